@@ -1,0 +1,110 @@
+"""The dataset registry: ``load_dataset(name, root=..., split=...)`` and ``list_datasets()``.
+
+Each loader module registers a :class:`DatasetSpec`. ``root`` is the dataset's
+own folder; when omitted, ``$SKELROBUST_DATA/<default folder>`` is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skelrobust.data.dataset import SkeletonDataset
+from skelrobust.errors import DatasetNotFoundError, unknown_name
+
+__all__ = ["DatasetSpec", "dataset_spec", "list_datasets", "load_dataset", "register_dataset"]
+
+# Modules that register datasets on import (imported on first registry access).
+_LOADER_MODULES: list[str] = ["skelrobust.data.synthetic"]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a dataset is and how to load it.
+
+    ``loader(root, split, **kwargs)`` returns a :class:`SkeletonDataset`;
+    ``root`` is ``None`` for datasets that need no files.
+    """
+
+    name: str
+    layout: str
+    num_classes: int | None
+    splits: tuple[str, ...]
+    description: str
+    loader: Callable[..., SkeletonDataset]
+    needs_root: bool = True
+    default_folder: str | None = None
+    protocol: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "layout": self.layout,
+            "classes": self.num_classes,
+            "splits": list(self.splits),
+            "protocol": self.protocol,
+            "needs_files": self.needs_root,
+            "description": self.description,
+        }
+
+
+_DATASETS: dict[str, DatasetSpec] = {}
+_loaded = False
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    _DATASETS[spec.name] = spec
+    return spec
+
+
+def _ensure_loaded() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in _LOADER_MODULES:
+            importlib.import_module(module)
+
+
+def list_datasets() -> list[DatasetSpec]:
+    """All registered datasets, by name."""
+    _ensure_loaded()
+    return [_DATASETS[k] for k in sorted(_DATASETS)]
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    _ensure_loaded()
+    try:
+        return _DATASETS[name]
+    except KeyError:
+        raise unknown_name("dataset", name, list(_DATASETS)) from None
+
+
+def resolve_root(spec: DatasetSpec, root: str | os.PathLike[str] | None) -> Path | None:
+    """The dataset folder: ``root``, else ``$SKELROBUST_DATA/<default folder>``."""
+    if not spec.needs_root:
+        return Path(root) if root is not None else None
+    if root is None:
+        env = os.environ.get("SKELROBUST_DATA")
+        if not env or spec.default_folder is None:
+            raise DatasetNotFoundError(
+                f"dataset {spec.name!r} needs its files: pass root=PATH (--root) or set "
+                f"SKELROBUST_DATA to the folder holding {spec.default_folder or spec.name!r}")
+        root = Path(env) / spec.default_folder
+    path = Path(root)
+    if not path.is_dir():
+        raise DatasetNotFoundError(f"dataset {spec.name!r}: root {str(path)!r} is not a folder")
+    return path
+
+
+def load_dataset(name: str, root: str | os.PathLike[str] | None = None, split: str = "train",
+                 **kwargs: Any) -> SkeletonDataset:
+    """Load split ``split`` of dataset ``name`` (see :func:`list_datasets`)."""
+    spec = dataset_spec(name)
+    if split not in spec.splits:
+        raise unknown_name(f"split of dataset {name!r}", split, spec.splits)
+    return spec.loader(resolve_root(spec, root), split, **kwargs)

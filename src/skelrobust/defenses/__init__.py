@@ -1,0 +1,1 @@
+"""defenses (later issues)."""
