@@ -1,4 +1,4 @@
-"""Model registry in the shape of timm: ``create_model(name, skeleton=..., num_classes=..., size=...)``.
+"""Model registry in the shape of timm: ``create_model(name, skeleton=..., size=...)``.
 
 Every model class takes ``(skeleton, num_classes, size, in_channels, num_bodies,
 **kwargs)`` and maps motion ``(N, C, T, V, M)`` to logits ``(N, num_classes)``.
@@ -72,7 +72,7 @@ def model_spec(name: str) -> ModelSpec:
 def create_model(name: str, skeleton: Skeleton | str = "ntu25", num_classes: int = 60,
                  size: str = "small", in_channels: int = 3, num_bodies: int = 1,
                  **kwargs: Any) -> nn.Module:
-    """Build model ``name`` for a layout; ``size`` is ``"small"`` (CPU) or ``"base"`` (published)."""
+    """Build model ``name`` for a layout; ``size``: ``"small"`` (CPU) or ``"base"`` (published)."""
     spec = model_spec(name)
     skel = get_skeleton(skeleton)
     if size not in SIZES:

@@ -1,1 +1,5 @@
-"""report (later issues)."""
+"""Reports: tables (text, Markdown, CSV, LaTeX); plots and animations in later issues."""
+
+from skelrobust.report.tables import format_table
+
+__all__ = ["format_table"]

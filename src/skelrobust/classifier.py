@@ -1,0 +1,205 @@
+"""The :class:`Classifier`: a model plus normalisation, layout and class names.
+
+Attacks and defenses act on motion in metres; the (mean, std) normalisation
+a model was trained with is a buffer inside the classifier, so the gradient an
+attack sees is with respect to the motion itself.
+
+A classifier file is one safetensors file: the weights, and in its JSON
+header (``__metadata__["skelrobust"]``) the model name and arguments, the
+layout, class names, preprocessing, training data fingerprint and metrics.
+Loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from skelrobust.data.dataset import SkeletonDataset, check_motion
+from skelrobust.errors import CheckpointError, ConfigError, SkelRobustError
+from skelrobust.models.registry import create_model
+from skelrobust.skeleton import Skeleton, get_skeleton
+
+__all__ = ["CHECKPOINT_NAME", "Classifier", "normalization_stats"]
+
+CHECKPOINT_NAME = "classifier.safetensors"
+FORMAT_VERSION = 1
+
+
+def normalization_stats(data: SkeletonDataset, eps: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """Per-coordinate, per-joint mean and std ``(1, 3, 1, V, 1)`` over present frames.
+
+    Only frames within ``lengths`` where the body is present count; ``std`` is
+    floored at ``eps`` metres so constant joints (the centre) do not blow up.
+    """
+    x = data.x
+    present = (np.abs(x).sum(axis=(1, 3), keepdims=True) > 0) & data.frame_mask()[
+        :, None, :, None, None]
+    w = np.broadcast_to(present, x.shape).astype(np.float64)
+    count = np.maximum(w.sum(axis=(0, 2, 4), keepdims=True), 1.0)
+    mean = (x * w).sum(axis=(0, 2, 4), keepdims=True) / count
+    var = (((x - mean) ** 2) * w).sum(axis=(0, 2, 4), keepdims=True) / count
+    return mean.astype(np.float32), np.maximum(np.sqrt(var), eps).astype(np.float32)
+
+
+class Classifier(nn.Module):
+    """Model + normalisation buffers + layout + class names; ``forward`` maps motion to logits.
+
+    ``forward(x)`` takes ``(N, 3, T, V, M)`` motion in metres and returns
+    ``(N, num_classes)`` logits of ``model((x - mean) / std)``.
+    """
+
+    def __init__(self, model: nn.Module, skeleton: Skeleton | str, class_names: list[str],
+                 mean: np.ndarray | torch.Tensor | None = None,
+                 std: np.ndarray | torch.Tensor | None = None,
+                 preprocess: dict[str, Any] | None = None, info: dict[str, Any] | None = None,
+                 validate: bool = True) -> None:
+        super().__init__()
+        self.model = model
+        self.skeleton = get_skeleton(skeleton)
+        self.class_names = [str(c) for c in class_names]
+        v = self.skeleton.num_joints
+        shape = (1, 3, 1, v, 1)
+        self.register_buffer("mean", _as_buffer(mean, shape, 0.0, "mean"))
+        self.register_buffer("std", _as_buffer(std, shape, 1.0, "std"))
+        if bool((self.std <= 0).any()):
+            raise ConfigError("std: normalisation scale must be positive")
+        self.preprocess = dict(preprocess or {})
+        self.info = dict(info or {})
+        self.validate = validate
+
+    @classmethod
+    def create(cls, model_name: str, data: SkeletonDataset, size: str = "small",
+               preprocess: dict[str, Any] | None = None, **model_kwargs: Any) -> Classifier:
+        """Build a fresh model for ``data``'s layout and classes, normalised by its statistics."""
+        model = create_model(model_name, skeleton=data.skeleton, num_classes=data.num_classes,
+                             size=size, num_bodies=data.num_bodies, **model_kwargs)
+        mean, std = normalization_stats(data)
+        return cls(model, data.skeleton, data.class_names, mean, std, preprocess=preprocess,
+                   info={"train_data": {"name": data.name, "fingerprint": data.fingerprint(),
+                                        "clips": len(data)}})
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.validate:
+            check_motion(x, "x", self.skeleton)
+        logits = self.model((x - self.mean) / self.std)
+        return logits
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """Predicted labels ``(N,)`` in eval mode, in batches."""
+        return self.predict_logits(x, batch_size).argmax(1)
+
+    @torch.no_grad()
+    def predict_logits(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        was_training = self.training
+        self.eval()
+        try:
+            out = [self(chunk) for chunk in torch.as_tensor(x).split(batch_size)]
+        finally:
+            self.train(was_training)
+        return torch.cat(out) if out else torch.empty(0, self.num_classes)
+
+    # ------------------------------------------------------------------ files
+    def header(self) -> dict[str, Any]:
+        config = getattr(self.model, "config", None)
+        if config is None:
+            raise CheckpointError("only models built with create_model() can be saved "
+                                  "(the model has no .config to rebuild it from)")
+        from skelrobust import __version__
+
+        return {"format": FORMAT_VERSION, "skelrobust": __version__, "model": config,
+                "layout": self.skeleton.name, "class_names": self.class_names,
+                "preprocess": self.preprocess, "info": self.info}
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write weights + JSON header to ``path`` (a directory gets ``classifier.safetensors``).
+
+        The write is atomic: a temporary file is renamed over the target.
+        """
+        target = Path(path)
+        if target.is_dir() or target.suffix == "":
+            target.mkdir(parents=True, exist_ok=True)
+            target = target / CHECKPOINT_NAME
+        header = self.header()
+        tensors = {k: v.detach().cpu().contiguous().clone() for k, v in self.state_dict().items()}
+        tmp = target.with_name(target.name + ".tmp")
+        save_file(tensors, str(tmp), metadata={"skelrobust": json.dumps(header, default=_json)})
+        os.replace(tmp, target)
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], map_location: str = "cpu") -> Classifier:
+        """Load a classifier file (or a directory holding ``classifier.safetensors``)."""
+        file = resolve_checkpoint(path)
+        try:
+            with safe_open(str(file), framework="pt", device=map_location) as f:
+                meta = f.metadata() or {}
+                tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        except (SafetensorError, OSError, ValueError) as err:
+            raise CheckpointError(f"{file}: not a readable safetensors file ({err})") from None
+        if "skelrobust" not in meta:
+            raise CheckpointError(f"{file}: no skelrobust header; is it a third-party checkpoint?")
+        try:
+            header = json.loads(meta["skelrobust"])
+            config = header["model"]
+            model = create_model(config["name"], skeleton=config["skeleton"],
+                                 num_classes=config["num_classes"], size=config["size"],
+                                 in_channels=config["in_channels"],
+                                 num_bodies=config["num_bodies"], **config.get("kwargs", {}))
+            clf = cls(model, header["layout"], header["class_names"],
+                      preprocess=header.get("preprocess"), info=header.get("info"))
+        except (KeyError, TypeError, json.JSONDecodeError) as err:
+            raise CheckpointError(f"{file}: malformed skelrobust header ({err!r})") from None
+        except SkelRobustError as err:
+            raise CheckpointError(f"{file}: cannot rebuild its model: {err}") from None
+        try:
+            clf.load_state_dict(tensors, strict=True)
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()
+            raise CheckpointError(f"{file}: weights do not match model {config['name']!r} "
+                                  f"({first[0] if first else err})") from None
+        return clf.eval()
+
+
+def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
+    """The classifier file for ``path`` (a file, or a directory holding one)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / CHECKPOINT_NAME
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such classifier file")
+    return p
+
+
+def _as_buffer(value: Any, shape: tuple[int, ...], default: float, name: str) -> torch.Tensor:
+    if value is None:
+        return torch.full(shape, default)
+    t = torch.as_tensor(np.asarray(value, dtype=np.float32))
+    try:
+        return t.reshape(shape).clone()
+    except RuntimeError:
+        raise ConfigError(f"{name}: expected {int(np.prod(shape))} values for shape {shape}, "
+                          f"got {tuple(t.shape)}") from None
+
+
+def _json(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, tuple):
+        return list(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

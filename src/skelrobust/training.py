@@ -1,0 +1,268 @@
+"""One training loop (:func:`fit`) and one evaluation (:func:`evaluate`) for every model.
+
+``fit`` trains a :class:`~skelrobust.classifier.Classifier` with SGD/Adam(W),
+a step or cosine schedule with optional linear warm-up, weight decay, gradient
+clipping and label smoothing, under a seed; it evaluates every epoch, keeps
+the best checkpoint (held-out top-1) and writes its history as it goes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from skelrobust.classifier import Classifier
+from skelrobust.data.dataset import SkeletonDataset
+from skelrobust.data.transforms import random_rotate_scale
+from skelrobust.errors import ConfigError
+
+__all__ = ["EvalResult", "TrainConfig", "TrainResult", "evaluate", "fit", "seed_everything"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of :func:`fit` (every field maps to a CLI flag / YAML key)."""
+
+    epochs: int = 30
+    batch_size: int = 32
+    optimizer: str = "sgd"  # sgd | adam | adamw
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"  # cosine | step | none
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    warmup_epochs: int = 0
+    grad_clip: float | None = None
+    label_smoothing: float = 0.0
+    augment_yaw_deg: float = 0.0
+    augment_scale: float = 0.0
+    seed: int = 0
+    num_threads: int | None = None
+    eval_batch_size: int = 256
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.milestones = tuple(int(m) for m in self.milestones)
+        checks = [
+            (self.epochs >= 1, "epochs must be >= 1"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.lr > 0, "lr must be > 0"),
+            (self.optimizer in ("sgd", "adam", "adamw"), "optimizer must be sgd, adam or adamw"),
+            (self.schedule in ("cosine", "step", "none"), "schedule must be cosine, step or none"),
+            (self.grad_clip is None or self.grad_clip > 0, "grad_clip must be > 0"),
+            (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"TrainConfig: {message}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"TrainConfig: unknown keys {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+
+@dataclass
+class EvalResult:
+    """Accuracy figures of a classifier on a dataset."""
+
+    top1: float
+    top5: float
+    loss: float
+    n: int
+    per_class: dict[str, float]
+    confusion: np.ndarray
+    predictions: np.ndarray
+
+    def as_dict(self, full: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"top1": self.top1, "top5": self.top5, "loss": self.loss,
+                               "n": self.n, "per_class": self.per_class}
+        if full:
+            out["confusion"] = self.confusion.tolist()
+        return out
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    best: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    samples_per_second: float = 0.0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds third-party code using the legacy API
+    torch.manual_seed(seed)
+
+
+@torch.no_grad()
+def evaluate(classifier: Classifier, data: SkeletonDataset, batch_size: int = 256) -> EvalResult:
+    """Top-1/top-5 accuracy (%), mean loss, per-class accuracy and confusion matrix."""
+    x, y = data.tensors()
+    logits = classifier.predict_logits(x, batch_size)
+    k = classifier.num_classes
+    if data.num_classes != k:
+        raise ConfigError(f"evaluate: dataset {data.name!r} has {data.num_classes} classes, "
+                          f"the classifier {k}")
+    pred = logits.argmax(1)
+    top = logits.topk(min(5, k), dim=1).indices
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (y.numpy(), pred.numpy()), 1)
+    support = confusion.sum(1)
+    per_class = {name: (100.0 * confusion[i, i] / support[i]) if support[i] else float("nan")
+                 for i, name in enumerate(classifier.class_names)}
+    n = len(y)
+    return EvalResult(
+        top1=100.0 * float((pred == y).float().mean()) if n else float("nan"),
+        top5=100.0 * float((top == y[:, None]).any(1).float().mean()) if n else float("nan"),
+        loss=float(F.cross_entropy(logits, y)) if n else float("nan"),
+        n=n, per_class=per_class, confusion=confusion, predictions=pred.numpy(),
+    )
+
+
+def _optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                               nesterov=cfg.nesterov and cfg.momentum > 0,
+                               weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+    return opt(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def learning_rate(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """LR at optimisation ``step``: linear warm-up, then cosine or step decay (per step)."""
+    epoch = step / steps_per_epoch
+    if cfg.warmup_epochs and epoch < cfg.warmup_epochs:
+        return cfg.lr * (step + 1) / (cfg.warmup_epochs * steps_per_epoch)
+    if cfg.schedule == "cosine":
+        span = max(cfg.epochs - cfg.warmup_epochs, 1e-9)
+        progress = min((epoch - cfg.warmup_epochs) / span, 1.0)
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+    if cfg.schedule == "step":
+        return cfg.lr * cfg.gamma ** sum(int(epoch) >= m for m in cfg.milestones)
+    return cfg.lr
+
+
+def fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | None = None,
+        config: TrainConfig | None = None, out_dir: str | os.PathLike[str] | None = None,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+    """Train ``classifier`` on ``train``; keep the best held-out epoch.
+
+    With ``out_dir``, writes ``classifier.safetensors`` (best), ``last.safetensors``
+    and ``history.json`` after every epoch. The classifier ends with the best
+    weights loaded. Returns the per-epoch history and the best metrics.
+    """
+    cfg = config or TrainConfig()
+    if train.num_classes != classifier.num_classes:
+        raise ConfigError(f"fit: train set has {train.num_classes} classes, the classifier "
+                          f"{classifier.num_classes}")
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    seed_everything(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+
+    x_all, y_all = train.tensors()
+    n = len(train)
+    steps_per_epoch = max(n // cfg.batch_size, 1)  # drop the last partial batch (BatchNorm)
+    opt = _optimizer([p for p in classifier.parameters() if p.requires_grad], cfg)
+    result = TrainResult()
+    best_state: dict[str, torch.Tensor] | None = None
+    best_score = -math.inf
+    t_start = time.perf_counter()
+    train_seconds = 0.0
+    step = 0
+    for epoch in range(1, cfg.epochs + 1):
+        classifier.train()
+        perm = torch.randperm(n, generator=gen)[: steps_per_epoch * cfg.batch_size]
+        tot_loss, tot_correct, seen = 0.0, 0, 0
+        t0 = time.perf_counter()
+        bar = tqdm(perm.split(cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}",
+                   disable=not cfg.progress, leave=False, unit="batch")
+        for idx in bar:
+            xb, yb = x_all[idx], y_all[idx]
+            if cfg.augment_yaw_deg or cfg.augment_scale:
+                xb = torch.from_numpy(random_rotate_scale(
+                    xb.numpy(), rng, max_yaw_deg=cfg.augment_yaw_deg,
+                    scale_range=cfg.augment_scale))
+            lr = learning_rate(cfg, step, steps_per_epoch)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            logits = classifier(xb)
+            loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(classifier.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            tot_loss += float(loss) * len(yb)
+            tot_correct += int((logits.argmax(1) == yb).sum())
+            seen += len(yb)
+            bar.set_postfix(loss=f"{tot_loss / seen:.3f}", acc=f"{100 * tot_correct / seen:.1f}")
+        train_seconds += time.perf_counter() - t0
+        record: dict[str, Any] = {
+            "epoch": epoch, "lr": lr, "loss": tot_loss / max(seen, 1),
+            "train_top1": 100.0 * tot_correct / max(seen, 1),
+            "seconds": time.perf_counter() - t0,
+        }
+        if val is not None:
+            ev = evaluate(classifier, val, cfg.eval_batch_size)
+            record.update(val_top1=ev.top1, val_top5=ev.top5, val_loss=ev.loss)
+        score = record.get("val_top1", record["train_top1"])
+        if score > best_score:
+            best_score, result.best_epoch = score, epoch
+            result.best = dict(record)
+            best_state = {k: v.detach().clone() for k, v in classifier.state_dict().items()}
+            if out is not None:
+                classifier.info["metrics"] = result.best
+                classifier.save(out / "classifier.safetensors")
+        result.history.append(record)
+        log.info("epoch %d: %s", epoch, {k: round(v, 4) if isinstance(v, float) else v
+                                          for k, v in record.items()})
+        if out is not None:
+            classifier.info["metrics"] = record
+            classifier.save(out / "last.safetensors")
+            _write_json(out / "history.json", {"config": asdict(cfg), "history": result.history,
+                                               "best_epoch": result.best_epoch})
+        if on_epoch is not None:
+            on_epoch(record)
+    if best_state is not None:
+        classifier.load_state_dict(best_state)
+    classifier.info["metrics"] = result.best
+    classifier.eval()
+    result.seconds = time.perf_counter() - t_start
+    result.samples_per_second = steps_per_epoch * cfg.batch_size * cfg.epochs / max(
+        train_seconds, 1e-9)
+    return result
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
