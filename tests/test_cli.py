@@ -1,0 +1,87 @@
+"""The command line: data, train, eval, demo, JSON output and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from skelrobust.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_data_list_json(capsys):
+    code, out, _ = run(capsys, "data", "list", "--json")
+    assert code == 0
+    names = {d["name"] for d in json.loads(out)["datasets"]}
+    assert "synthetic" in names
+
+
+def test_data_info_synthetic(capsys):
+    code, out, _ = run(capsys, "data", "info", "synthetic", "--split", "val", "--json", "-q")
+    assert code == 0
+    info = json.loads(out)["splits"]["val"]
+    assert info["clips"] == 400 and info["layout"] == "ntu25"
+    assert 20 < info["bone_length_cm"]["left_elbow-left_shoulder"] < 40
+    code, out, _ = run(capsys, "data", "info", "synthetic", "--split", "val", "-q")
+    assert "bone lengths" in out and "frames mean" in out
+
+
+def test_train_then_eval(capsys, tmp_path):
+    out_dir = tmp_path / "run"
+    code, out, err = run(capsys, "train", "--data", "synthetic", "--model", "mlp", "--size",
+                         "small", "--epochs", "1", "--frames", "16", "--out", str(out_dir),
+                         "--json", "--quiet", "--optimizer", "adam", "--lr", "0.003")
+    assert code == 0, err
+    trained = json.loads(out)
+    assert (out_dir / "classifier.safetensors").exists()
+    assert len(trained["history"]) == 1
+    code, out, err = run(capsys, "eval", str(out_dir), "--data", "synthetic", "--split", "val",
+                         "--json", "-q")
+    assert code == 0, err
+    ev = json.loads(out)
+    assert ev["n"] == 400 and ev["top1"] == pytest.approx(trained["held_out"]["top1"])
+    assert len(ev["confusion"]) == 14
+
+
+def test_train_from_yaml_config(capsys, tmp_path):
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text("data: {name: synthetic, frames: 16, options: {num_clips: 112}}\n"
+                   "model: {name: mlp, size: small}\n"
+                   "train: {epochs: 1, optimizer: adam, lr: 0.003}\n")
+    code, out, err = run(capsys, "train", "--config", str(cfg), "--out", str(tmp_path / "r"),
+                         "--json", "-q")
+    assert code == 0, err
+    assert json.loads(out)["history"][0]["epoch"] == 1
+    cfg.write_text("train: {epochz: 1}\n")
+    code, _, err = run(capsys, "train", "--config", str(cfg), "--out", str(tmp_path / "r"), "-q")
+    assert code == 2 and "unknown keys" in err and "epochz" in err
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["data", "info", "nope"], "unknown dataset 'nope'"),
+    (["train", "--model", "nope", "--out", "x", "--epochs", "1"], "unknown model 'nope'"),
+    (["eval", "/nonexistent/ckpt"], "no such classifier"),
+    (["train", "--epochs", "0", "--out", "x"], "epochs must be >= 1"),
+])
+def test_errors_are_one_line(capsys, argv, needle):
+    code, _, err = run(capsys, *argv, "-q")
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_console_script_error_exit_code(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    proc = subprocess.run([sys.executable, "-m", "skelrobust.cli", "eval", str(bad)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "bad.safetensors" in proc.stderr and "Traceback" not in proc.stderr
