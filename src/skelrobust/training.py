@@ -221,7 +221,7 @@ def fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | N
                 torch.nn.utils.clip_grad_norm_(classifier.parameters(), cfg.grad_clip)
             opt.step()
             step += 1
-            tot_loss += float(loss) * len(yb)
+            tot_loss += float(loss.detach()) * len(yb)
             tot_correct += int((logits.argmax(1) == yb).sum())
             seen += len(yb)
             bar.set_postfix(loss=f"{tot_loss / seen:.3f}", acc=f"{100 * tot_correct / seen:.1f}")

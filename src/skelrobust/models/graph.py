@@ -89,7 +89,7 @@ def hop_adjacency(skeleton: Skeleton | str, max_hop: int = 1, dilation: int = 1)
 
 def uniform_partition(skeleton: Skeleton | str, max_hop: int = 1,
                       dilation: int = 1) -> np.ndarray:
-    """Uniform labelling (ST-GCN, Sec. 3.4): one subset, ``(1, V, V)`` = ``normalize_digraph(A+I)``."""
+    """Uniform labelling (ST-GCN, Sec. 3.4): the single subset ``normalize_digraph(A+I)``."""
     return normalize_digraph(hop_adjacency(skeleton, max_hop, dilation))[None]
 
 

