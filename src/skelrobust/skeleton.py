@@ -495,3 +495,54 @@ _layout(
     },
     description="COCO-17 keypoints (pyskl 2D pose)",
 )
+
+# HDM05 as the SMART (Wang et al. CVPR 2021) and BASAR (Diao et al. CVPR 2021)
+# research code stores it: 25 joints, root at joint 10, the joints of the BASAR
+# ``hdm05_rest.bvh`` (CMU BVH names; its ``Hips`` dropped, it coincides with
+# ``LowerBack``). Parents as the research code's array
+# [10,0,1,2,3,10,5,6,7,8,10,10,11,12,13,13,15,16,17,18,13,20,21,22,23] with the
+# root's 10 written -1; note that it hangs the thumb off the hand (19 -> 18).
+# Each joint is a point of the hdm05_31 layout (end point of an ASF bone):
+#   0 left_pelvis   LHipJoint       root (zero-length bone in the research data)
+#   1 left_hip      LeftUpLeg       lhipjoint       15 left_shoulder  LeftArm         lclavicle
+#   2 left_knee     LeftLeg         lfemur          16 left_elbow     LeftForeArm     lhumerus
+#   3 left_ankle    LeftFoot        ltibia          17 left_wrist     LeftHand        lradius
+#   4 left_toe      LeftToeBase     lfoot           18 left_hand      LeftHandIndex1  lhand
+#   5-9 right_*     R...            root, r...      19 left_thumb     LThumb          lwrist
+#  10 root          LowerBack       root            20-24 right_*     Right.../RThumb r...
+#  11 belly         Spine           lowerback
+#  12 chest         Spine1          upperback
+#  13 neck          Neck            thorax
+#  14 upper_neck    Neck1           lowerneck
+# (skelrobust.data.hdm05.HDM05_31_TO_25 holds this mapping; see its tests.)
+_hdm05_25_leg = ["pelvis", "hip", "knee", "ankle", "toe"]
+_hdm05_25_arm = ["shoulder", "elbow", "wrist", "hand", "thumb"]
+
+
+def _hdm05_25_chain(side: str, names: Sequence[str], first_parent: str) -> list[tuple[str, str]]:
+    """A chain ``first_parent -> side_names[0] -> side_names[1] -> ...``."""
+    return [(f"{side}_{names[0]}", first_parent)] + [
+        (f"{side}_{n}", f"{side}_{p}") for n, p in zip(names[1:], names[:-1])]
+
+
+_layout(
+    "hdm05_25",
+    [
+        *_hdm05_25_chain("left", _hdm05_25_leg, "root"),
+        *_hdm05_25_chain("right", _hdm05_25_leg, "root"),
+        ("root", None), ("belly", "root"), ("chest", "belly"), ("neck", "chest"),
+        ("upper_neck", "neck"),
+        *_hdm05_25_chain("left", _hdm05_25_arm, "neck"),
+        *_hdm05_25_chain("right", _hdm05_25_arm, "neck"),
+    ],
+    frame={"hip": ["root"], "spine": ["chest"],
+           "left_shoulder": ["left_shoulder"], "right_shoulder": ["right_shoulder"]},
+    parts={
+        "torso": ["root", "belly", "chest", "neck", "upper_neck"],
+        "left_arm": _limb("left", _hdm05_25_arm),
+        "right_arm": _limb("right", _hdm05_25_arm),
+        "left_leg": _limb("left", _hdm05_25_leg),
+        "right_leg": _limb("right", _hdm05_25_leg),
+    },
+    description="HDM05 in the SMART/BASAR research format, 25 joints (root = joint 10)",
+)

@@ -19,7 +19,12 @@ from skelrobust.errors import DatasetNotFoundError, unknown_name
 __all__ = ["DatasetSpec", "dataset_spec", "list_datasets", "load_dataset", "register_dataset"]
 
 # Modules that register datasets on import (imported on first registry access).
-_LOADER_MODULES: list[str] = ["skelrobust.data.synthetic"]
+_LOADER_MODULES: list[str] = [
+    "skelrobust.data.synthetic",
+    "skelrobust.data.hdm05",
+    "skelrobust.data.smart",
+    "skelrobust.data.bvh",
+]
 
 
 @dataclass(frozen=True)
