@@ -24,8 +24,13 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
+SKELROBUST_DATA ?= ../shared/data
+export SKELROBUST_DATA
+
 bench: $(STAMP)
 	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/dataset_loading.py
+	$(PY) benchmarks/demo_time.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache runs

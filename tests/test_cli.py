@@ -86,3 +86,23 @@ def test_console_script_error_exit_code(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "bad.safetensors" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.realdata
+def test_data_info_real_data_json_options_and_missing_split(capsys, real_data_root):
+    root = str(real_data_root("smart-format"))
+    code, out, err = run(capsys, "data", "info", "smart-hdm05", "--root", root, "--json", "-q")
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["splits"]["train"]["clips"] == 7 and "adClassTest.npz" in info["missing"]["test"]
+    cv = info["splits"]["train"]["bone_length_temporal_cv_pct"]
+    assert max(v for v in cv.values() if v is not None) < 0.01  # retargeted mocap: rigid bones
+    bvh_root = str(real_data_root("bvh"))
+    code, _, err = run(capsys, "data", "info", "bvh", "--root", bvh_root, "-q")
+    assert code == 2 and "pattern" in err and len(err.strip().splitlines()) == 1
+    code, out, err = run(capsys, "data", "info", "bvh", "--root", bvh_root, "--split", "all",
+                         "-o", "pattern=HDM_*.bvh", "--json", "-q")
+    assert code == 0, err
+    assert json.loads(out)["splits"]["all"]["layout"] == "hdm05_31"
+    code, _, err = run(capsys, "data", "info", "bvh", "--root", bvh_root, "-o", "pattern", "-q")
+    assert code == 2 and "KEY=VALUE" in err

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mutations import mutations
 from skelrobust.data import acclaim, bvh, hdm05, smart
 from skelrobust.data.transforms import remap_joints
 from skelrobust.errors import DatasetFormatError, DatasetNotFoundError, LayoutError
@@ -179,35 +178,6 @@ def test_smart_units_match_the_rest_skeleton_and_hdm05(smart_root, bvh_root, rea
 
 
 # ---------------------------------------------------------------------- fuzzing
-_GARBAGE = ["--5", "+-1", "nan", "inf", "-inf", "1e999", "x", "--1", "", "1.2.3", "9" * 40, "²",
-            "{", "}", "0x1F", "End", "JOINT", ":DEGREES", "begin", "end", "1e308"]
-_NUMBER = re.compile(rb"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
-
-
-@st.composite
-def _mutations(draw, data: bytes) -> bytes:
-    for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["truncate", "flip", "delete", "duplicate", "garbage"]))
-        if not data:
-            break
-        if kind == "truncate":
-            data = data[: draw(st.integers(0, len(data) - 1))]
-        elif kind == "flip":
-            i = draw(st.integers(0, len(data) - 1))
-            data = data[:i] + bytes([data[i] ^ draw(st.integers(1, 255))]) + data[i + 1:]
-        elif kind in ("delete", "duplicate"):
-            lines = data.splitlines(keepends=True)
-            i = draw(st.integers(0, len(lines) - 1))
-            lines[i:i + 1] = [] if kind == "delete" else [lines[i], lines[i]]
-            data = b"".join(lines)
-        else:
-            spans = [m.span() for m in _NUMBER.finditer(data)]
-            if spans:
-                a, b = spans[draw(st.integers(0, len(spans) - 1))]
-                data = data[:a] + draw(st.sampled_from(_GARBAGE)).encode() + data[b:]
-    return data
-
-
 def _head(path, lines: int) -> bytes:
     return b"".join(path.read_bytes().splitlines(keepends=True)[:lines])
 
@@ -241,7 +211,7 @@ _FUZZ = settings(max_examples=150, deadline=None, database=None,
 @given(data=st.data())
 def test_fuzz_asf(texts, data):
     amc = acclaim.parse_amc(texts["amc"], "ok.amc")
-    text = data.draw(_mutations(texts["asf"]))
+    text = data.draw(mutations(texts["asf"]))
     _check(lambda t: acclaim.forward_kinematics(acclaim.parse_asf(t, "mutated.asf"), amc), text)
 
 
@@ -249,7 +219,7 @@ def test_fuzz_asf(texts, data):
 @given(data=st.data())
 def test_fuzz_amc(texts, data):
     skel = acclaim.parse_asf(texts["asf"], "ok.asf")
-    text = data.draw(_mutations(texts["amc"]))
+    text = data.draw(mutations(texts["amc"]))
 
     def run(t: bytes) -> np.ndarray:
         motion = acclaim.parse_amc(t, "mutated.amc")
@@ -262,5 +232,5 @@ def test_fuzz_amc(texts, data):
 @_FUZZ
 @given(data=st.data())
 def test_fuzz_bvh(texts, data):
-    text = data.draw(_mutations(texts["bvh"]))
+    text = data.draw(mutations(texts["bvh"]))
     _check(lambda t: bvh.bvh_to_layout(bvh.parse_bvh(t, "mutated.bvh"))[1], text)

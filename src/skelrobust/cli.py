@@ -12,11 +12,12 @@ import json
 import logging
 import math
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from skelrobust.errors import SkelRobustError
+from skelrobust.errors import ConfigError, DatasetNotFoundError, SkelRobustError
 
 __all__ = ["main"]
 
@@ -52,6 +53,11 @@ def _accuracy_table(name: str, ev: dict[str, Any]) -> str:
     return head + format_table(rows, ["class", "accuracy %"])
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, line: str | None = None) -> str:
+    return f"skelrobust: warning: {message}\n"
+
+
 # ---------------------------------------------------------------------- commands
 def cmd_data_list(args: argparse.Namespace) -> None:
     from skelrobust.data.registry import list_datasets
@@ -64,27 +70,59 @@ def cmd_data_list(args: argparse.Namespace) -> None:
     _emit(args, {"datasets": specs}, format_table(rows))
 
 
+def _options(pairs: Sequence[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` flags as keyword arguments (values parsed as YAML scalars)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise ConfigError(f"--option {pair!r}: expected KEY=VALUE, e.g. window=60")
+        out[key] = yaml.safe_load(value) if value else ""
+    return out
+
+
 def cmd_data_info(args: argparse.Namespace) -> None:
     from skelrobust.data.registry import dataset_spec, load_dataset
     from skelrobust.report.tables import format_table
 
     spec = dataset_spec(args.name)
     splits = [args.split] if args.split else list(spec.splits)
-    infos = {s: load_dataset(args.name, root=args.root, split=s).summary() for s in splits}
+    options = _options(args.option)
+    infos: dict[str, dict[str, Any]] = {}
+    missing: dict[str, SkelRobustError] = {}
+    for s in splits:
+        try:
+            infos[s] = load_dataset(args.name, root=args.root, split=s, **options).summary()
+        except (DatasetNotFoundError, ConfigError) as err:  # e.g. a release without a split
+            missing[s] = err
+    if not infos:  # nothing loads: the first error is the user's problem to see
+        raise next(iter(missing.values()))
+    for s, err in missing.items():
+        log.warning("split %s not available: %s", s, err)
     lines = [f"{spec.name}: {spec.description}", f"layout {spec.layout}; protocol: "
              f"{spec.protocol or '-'}", ""]
     rows = [{"split": s, "clips": i["clips"], "classes": i["classes"],
              "frames min": i["length"]["min"], "frames mean": i["length"]["mean"],
              "frames max": i["length"]["max"], "bodies": i["bodies"]} for s, i in infos.items()]
+    rows += [{"split": s, "clips": "missing"} for s in missing]
     lines.append(format_table(rows))
-    first = next(iter(infos.values()))
+    first_split, first = next(iter(infos.items()))
     per_class = [{"class": c, **{s: infos[s]["class_counts"][c] for s in infos}}
                  for c in first["class_counts"]]
-    lines.append(format_table(per_class))
-    bones = [{"bone": b, "length cm": v} for b, v in first["bone_length_cm"].items()]
-    lines.append(f"bone lengths ({splits[0]} split, mean over present frames):")
+    shown = [r for r in per_class if any(r[s] for s in infos)]
+    lines.append(format_table(shown))
+    if len(shown) < len(per_class):
+        lines.append(f"({len(per_class) - len(shown)} classes with no clips not shown)\n")
+    bones = [{"bone": b, "mean cm": v, "std cm": first["bone_length_std_cm"][b],
+              "within-clip cv %": first["bone_length_temporal_cv_pct"][b]}
+             for b, v in first["bone_length_cm"].items()]
+    lines.append(f"bone lengths ({first_split} split, over present frames):")
     lines.append(format_table(bones))
-    _emit(args, {"dataset": spec.describe(), "splits": infos}, "\n".join(lines))
+    payload = {"dataset": spec.describe(), "splits": infos,
+               "missing": {k: str(v) for k, v in missing.items()}}
+    _emit(args, payload, "\n".join(lines))
 
 
 def _experiment(args: argparse.Namespace) -> Any:
@@ -188,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--root", help="the dataset's folder")
     p.add_argument("--split", help="one split only (default: all)")
+    p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",
+                   help="loader option, repeatable (e.g. -o window=60 -o pattern='HDM_*')")
     p.set_defaults(func=cmd_data_info)
 
     p = sub.add_parser("train", parents=[common], help="train a classifier")
@@ -225,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    warnings.formatwarning = _one_line_warning
     if args.threads:
         import torch
 

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skelrobust.data.mocap import as_text, euler_fixed, finite_number, read_text
 from skelrobust.errors import DatasetFormatError
 
 __all__ = [
@@ -53,55 +54,6 @@ __all__ = [
 
 _ROOT_CHANNELS = ("TX", "TY", "TZ", "RX", "RY", "RZ")
 _DOFS = ("rx", "ry", "rz")
-
-
-def read_text(path: str | Path) -> str:
-    """A motion file's text (Latin-1, which never fails: HDM05 headers hold ``für``)."""
-    try:
-        return Path(path).read_bytes().decode("latin-1")
-    except OSError as err:
-        raise DatasetFormatError(f"{path}: cannot read the file ({err})") from err
-
-
-def _text(data: str | bytes) -> str:
-    return data.decode("latin-1") if isinstance(data, bytes | bytearray) else data
-
-
-def _number(tok: str, where: str) -> float:
-    """A finite float, else a :class:`DatasetFormatError` naming ``where``."""
-    try:
-        value = float(tok)
-    except ValueError:
-        raise DatasetFormatError(f"{where}: expected a number, got {tok!r}") from None
-    if not math.isfinite(value):
-        raise DatasetFormatError(f"{where}: expected a finite number, got {tok!r}")
-    return value
-
-
-# ---------------------------------------------------------------------- rotations
-def _axis_rotation(axis: str, angle: np.ndarray) -> np.ndarray:
-    """Rotations ``(..., 3, 3)`` by ``angle`` (radians) about ``axis`` in ``xyz``."""
-    c, s = np.cos(angle), np.sin(angle)
-    o, i = np.zeros_like(angle), np.ones_like(angle)
-    rows = {
-        "x": (i, o, o, o, c, -s, o, s, c),
-        "y": (c, o, s, o, i, o, -s, o, c),
-        "z": (c, -s, o, s, c, o, o, o, i),
-    }[axis]
-    return np.stack(rows, axis=-1).reshape(*np.shape(angle), 3, 3)
-
-
-def euler_fixed(angles: np.ndarray, axes: str) -> np.ndarray:
-    """Rotations about fixed axes applied in order: ``axes="xyz"`` gives ``Rz·Ry·Rx``.
-
-    ``angles`` is ``(..., len(axes))`` in radians. Rotating about fixed axes in
-    the order ``a, b, c`` equals intrinsic rotations in the order ``c, b, a``.
-    """
-    angles = np.asarray(angles, dtype=np.float64)
-    out = np.broadcast_to(np.eye(3), (*angles.shape[:-1], 3, 3))
-    for k, axis in enumerate(axes.lower()):
-        out = _axis_rotation(axis, angles[..., k]) @ out
-    return np.array(out)
 
 
 # ---------------------------------------------------------------------- ASF
@@ -177,7 +129,7 @@ def _asf_sections(lines: list[str], source: str) -> dict[str, list[tuple[int, st
 def _vector(toks: list[str], n: int, where: str) -> np.ndarray:
     if len(toks) < n:
         raise DatasetFormatError(f"{where}: expected {n} numbers, got {len(toks)}")
-    return np.array([_number(t, f"{where}, field {i + 1}") for i, t in enumerate(toks[:n])])
+    return np.array([finite_number(t, f"{where}, field {i + 1}") for i, t in enumerate(toks[:n])])
 
 
 def _order(tok: str, where: str) -> str:
@@ -311,7 +263,7 @@ def _parse_units(rows: list[tuple[int, str]], source: str) -> dict:
 
 def parse_asf(text: str | bytes, source: str = "<asf>") -> AcclaimSkeleton:
     """Parse ASF text (``:units``, ``:root``, ``:bonedata``, ``:hierarchy``)."""
-    sections = _asf_sections(_text(text).splitlines(), source)
+    sections = _asf_sections(as_text(text).splitlines(), source)
     for need in ("bonedata", "hierarchy"):
         if need not in sections:
             raise DatasetFormatError(f"{source}: no ':{need}' section (truncated ASF?)")
@@ -408,7 +360,7 @@ def _amc_slow(body: list[str], numbers: list[int],
         name = toks[0]
         if name in frames[-1]:
             raise DatasetFormatError(f"{source}:{no}: bone {name!r} twice in one frame")
-        frames[-1][name] = [_number(t, f"{source}:{no}: bone {name!r}, field {i + 1}")
+        frames[-1][name] = [finite_number(t, f"{source}:{no}: bone {name!r}, field {i + 1}")
                             for i, t in enumerate(toks[1:])]
     first = frames[0]
     for idx, frame in enumerate(frames):
@@ -428,7 +380,7 @@ def _amc_slow(body: list[str], numbers: list[int],
 def parse_amc(text: str | bytes, source: str = "<amc>") -> AcclaimMotion:
     """Parse AMC text: header (``#`` comments, ``:FULLY-SPECIFIED``, ``:DEGREES``/``:RADIANS``),
     then frames (a frame-number line, then ``bone v1 v2 ...`` lines)."""
-    lines = _text(text).splitlines()
+    lines = as_text(text).splitlines()
     unit: str | None = None
     start = len(lines)
     for no, raw in enumerate(lines):

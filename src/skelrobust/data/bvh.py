@@ -45,10 +45,10 @@ from pathlib import Path
 
 import numpy as np
 
-from skelrobust.data.acclaim import _axis_rotation, read_text
 from skelrobust.data.cache import cached_load
 from skelrobust.data.dataset import SkeletonDataset
 from skelrobust.data.hdm05 import change_rate, pack_clips, y_up_to_z_up
+from skelrobust.data.mocap import axis_rotation, read_text
 from skelrobust.data.registry import DatasetSpec, register_dataset
 from skelrobust.errors import (
     ConfigError,
@@ -145,7 +145,7 @@ class BVHMotion:
                     if c in _POS:
                         trans[:, _POS[c]] = values
                     else:
-                        rot = rot @ _axis_rotation(_ROT[c], np.deg2rad(values))
+                        rot = rot @ axis_rotation(_ROT[c], np.deg2rad(values))
                 if parent < 0:
                     glob[j], pos[j] = rot, trans
                 else:

@@ -8,6 +8,7 @@ metres in a body-centred frame after preprocessing; frames beyond
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,15 +132,28 @@ class SkeletonDataset:
         return np.arange(self.num_frames)[None, :] < self.lengths[:, None]
 
     def summary(self) -> dict[str, Any]:
-        """Counts per class, frame-length and bone-length statistics (cm)."""
+        """Counts per class, frame-length and bone-length statistics (cm).
+
+        For each bone: ``mean`` and ``std`` over all present frames of all clips
+        (cm), and ``temporal_cv_pct``, the median over clips and bodies of the
+        within-clip coefficient of variation ``100·std_t(l)/mean_t(l)`` (a
+        rigid skeleton gives 0; Kinect tracking noise gives a few percent).
+        """
         bl = self.skeleton.bone_lengths(self.x)  # (N, T, B, M)
         valid = self.frame_mask()[:, :, None, None] & (np.abs(self.x).sum(axis=(1, 3)) > 0)[
             :, :, None, :]
         valid = np.broadcast_to(valid, bl.shape)
         bone = np.where(valid, bl, np.nan) * 100.0
-        with np.errstate(all="ignore"):
-            per_bone = np.nanmean(bone, axis=(0, 1, 3)) if valid.any() else np.zeros(bl.shape[2])
+        n_bones = bl.shape[2]
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices (absent bodies)
+            mean = np.nanmean(bone, axis=(0, 1, 3)) if valid.any() else np.zeros(n_bones)
+            std = np.nanstd(bone, axis=(0, 1, 3)) if valid.any() else np.zeros(n_bones)
+            clip_cv = np.nanstd(bone, axis=1) / np.nanmean(bone, axis=1) * 100.0  # (N, B, M)
+            cv = np.nanmedian(clip_cv.transpose(1, 0, 2).reshape(n_bones, -1), axis=1) \
+                if valid.any() else np.zeros(n_bones)
         names = self.skeleton.joint_names
+        keys = [f"{names[c]}-{names[p]}" for c, p in self.skeleton.bones]
         return {
             "name": self.name,
             "layout": self.skeleton.name,
@@ -153,10 +167,9 @@ class SkeletonDataset:
                 "mean": float(self.lengths.mean()) if len(self) else 0.0,
                 "max": int(self.lengths.max()) if len(self) else 0,
             },
-            "bone_length_cm": {
-                f"{names[c]}-{names[p]}": round(float(v), 2)
-                for (c, p), v in zip(self.skeleton.bones, per_bone)
-            },
+            "bone_length_cm": {k: round(float(v), 2) for k, v in zip(keys, mean)},
+            "bone_length_std_cm": {k: round(float(v), 2) for k, v in zip(keys, std)},
+            "bone_length_temporal_cv_pct": {k: round(float(v), 3) for k, v in zip(keys, cv)},
         }
 
     # ------------------------------------------------------------------ storage

@@ -24,6 +24,13 @@ _LOADER_MODULES: list[str] = [
     "skelrobust.data.hdm05",
     "skelrobust.data.smart",
     "skelrobust.data.bvh",
+    "skelrobust.data.ntu",
+    "skelrobust.data.nwucla",
+    "skelrobust.data.utdmhad",
+    "skelrobust.data.msr",
+    "skelrobust.data.gtu",
+    "skelrobust.data.sbu",
+    "skelrobust.data.kinetics",
 ]
 
 
