@@ -9,6 +9,7 @@ The arguments a model was created with are kept in ``model.config`` so a
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +23,8 @@ __all__ = ["ModelSpec", "create_model", "list_models", "model_spec", "register_m
 
 SIZES = ("small", "base")
 
-# Modules that register models on import (imported on first registry access).
-_MODEL_MODULES: list[str] = ["skelrobust.models.mlp", "skelrobust.models.stgcn"]
+# Modules of this package that hold building blocks, not models.
+_NOT_MODELS = frozenset({"registry", "graph", "blocks", "adapters"})
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,14 @@ def register_model(name: str, description: str = "", paper: str = "") -> Callabl
 
 
 def _ensure_loaded() -> None:
+    """Import every model module of ``skelrobust.models`` (each registers itself)."""
     global _loaded
     if not _loaded:
         _loaded = True
-        for module in _MODEL_MODULES:
-            importlib.import_module(module)
+        package = importlib.import_module("skelrobust.models")
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+            if info.name not in _NOT_MODELS and not info.name.startswith("_"):
+                importlib.import_module(f"skelrobust.models.{info.name}")
 
 
 def list_models() -> list[str]:

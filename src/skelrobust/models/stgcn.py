@@ -18,7 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from skelrobust.errors import ConfigError, ShapeError
+from skelrobust.errors import ConfigError
+from skelrobust.models.blocks import check_motion, fold_bodies, pool_bodies
 from skelrobust.models.graph import spatial_partition
 from skelrobust.models.registry import register_model
 from skelrobust.skeleton import Skeleton
@@ -165,15 +166,9 @@ class STGCN(nn.Module):
         self.fc = nn.Linear(c_in, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 5 or x.shape[1] != self.in_channels or x.shape[3] != self.num_joints:
-            raise ShapeError(
-                f"stgcn: expected motion (N, {self.in_channels}, T, {self.num_joints}, M) "
-                f"for layout {self.skeleton.name!r}, got shape {tuple(x.shape)}")
-        n, c, t, v, m = x.shape
-        # (N, C, T, V, M) -> (N·M, V·C, T): BatchNorm over each joint coordinate.
-        x = self.data_bn(x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t))
-        x = x.view(n * m, v, c, t).permute(0, 2, 3, 1).contiguous()  # (N·M, C, T, V)
+        check_motion(x, "stgcn", self.skeleton, self.in_channels)
+        n = x.shape[0]
+        x = fold_bodies(x, self.data_bn, per_body=True)  # (N·M, C, T, V)
         for unit in self.units:
             x = unit(x, self.A)
-        x = x.mean(dim=(2, 3)).view(n, m, -1).mean(dim=1)
-        return self.fc(x)
+        return self.fc(pool_bodies(x, n))
