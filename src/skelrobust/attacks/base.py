@@ -1,0 +1,249 @@
+"""The attack base class, its result, goals and budgets (torchattacks-shaped).
+
+``atk = SomeAttack(classifier, goal="ab", ...)``; ``x_adv = atk(x, y)`` or
+``res = atk.attack(x, y)`` for an :class:`AttackResult`. Every attack:
+
+- works on motion ``(N, 3, T, V, M)`` in metres and never mutates its input;
+- runs the classifier in eval mode (restored afterwards) so that a sample's
+  result does not depend on the rest of the batch;
+- is deterministic under ``seed``: random draws use one generator per sample,
+  seeded from ``seed`` and the sample's own bytes, so a sample attacked alone
+  or inside any batch sees the same randomness;
+- touches only real motion: frames past each clip's length and bodies absent
+  from a frame are never perturbed (:func:`motion_mask`).
+
+Goals (see :mod:`skelrobust.metrics`): ``"ab"`` anything-but (untargeted),
+``"abn"`` anything-but-N (true class out of the top ``n``), ``"sa"`` specified
+target (``target_mode``: ``"given"`` labels, ``"random"`` or ``"least_likely"``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from skelrobust.errors import ConfigError, ShapeError
+from skelrobust.metrics import GOALS, PerceptualReport, goal_reached, perceptual_report
+
+__all__ = ["Attack", "AttackResult", "goal_margin", "motion_mask", "project_budget"]
+
+TARGET_MODES = ("given", "random", "least_likely")
+
+
+def motion_mask(x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """``(N, 1, T, 1, M)`` float mask: 1 where frame ``t`` is inside the clip and body present."""
+    t = x.shape[2]
+    present = (x.abs().sum(dim=(1, 3)) > 0)  # (N, T, M)
+    if lengths is not None:
+        present = present & (torch.arange(t, device=x.device)[None, :, None]
+                             < lengths.to(x.device)[:, None, None])
+    return present[:, None, :, None, :].to(x.dtype)
+
+
+def goal_margin(logits: torch.Tensor, y: torch.Tensor, goal: str, target: torch.Tensor | None,
+                n: int = 1) -> torch.Tensor:
+    """Per-sample margin that is negative exactly when ``goal`` is reached (minimise it).
+
+    Carlini-Wagner margins on the logits ``z``: AB ``z_y − max_{j≠y} z_j``;
+    ABN ``z_y − (n-th largest z_j, j≠y)``; SA ``max_{j≠c} z_j − z_c``.
+    """
+    big = torch.finfo(logits.dtype).max
+    if goal == "sa":
+        zt = logits.gather(1, target[:, None])[:, 0]
+        others = logits.scatter(1, target[:, None], -big)
+        return others.max(1).values - zt
+    zy = logits.gather(1, y[:, None])[:, 0]
+    others = logits.scatter(1, y[:, None], -big)
+    k = 1 if goal == "ab" else n
+    return zy - others.topk(k, dim=1).values[:, -1]
+
+
+def project_budget(delta: torch.Tensor, budget_m: float, norm: str) -> torch.Tensor:
+    """Project perturbations onto the per-sample ball ``‖δ‖ ≤ budget`` (``"linf"`` or ``"l2"``)."""
+    if norm == "linf":
+        return delta.clamp(-budget_m, budget_m)
+    if norm == "l2":
+        size = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
+        factor = (budget_m / size).clamp(max=1.0)
+        return delta * factor.view(-1, *([1] * (delta.dim() - 1)))
+    raise ConfigError(f"norm must be 'linf' or 'l2', got {norm!r}")
+
+
+@dataclass
+class AttackResult:
+    """What an attack did, per sample (tensors ``(N,)`` unless noted)."""
+
+    x_adv: torch.Tensor  # (N, 3, T, V, M) metres
+    y: torch.Tensor
+    success: torch.Tensor  # bool
+    clean_pred: torch.Tensor
+    adv_pred: torch.Tensor
+    iterations: torch.Tensor  # steps used (until success or the budget of steps)
+    queries: torch.Tensor  # forward passes of the classifier spent on the sample
+    seconds: float
+    goal: str
+    n: int = 1
+    target: torch.Tensor | None = None
+    report: PerceptualReport | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def success_rate(self) -> float:
+        return 100.0 * float(self.success.float().mean()) if len(self.success) else float("nan")
+
+    def summary(self) -> dict[str, Any]:
+        """Success rate, cost and the aggregated perceptual report over *successful* samples."""
+        out: dict[str, Any] = {
+            "goal": self.goal if self.goal != "abn" else f"abn-{self.n}",
+            "samples": len(self.y), "success_rate": self.success_rate,
+            "clean_accuracy": 100.0 * float((self.clean_pred == self.y).float().mean()),
+            "iterations_mean": float(self.iterations.float().mean()),
+            "queries_mean": float(self.queries.float().mean()), "seconds": self.seconds,
+        }
+        if self.report is not None:
+            ok = self.success.cpu().numpy()
+            sub = PerceptualReport({k: v[ok] for k, v in self.report.per_sample.items()})
+            out["perceptual"] = sub.summary()
+        return {**out, **self.info}
+
+    def save_npz(self, path: str) -> None:
+        """Adversarial motion and per-sample outcome in one ``.npz`` (no pickles)."""
+        arrays = {k: getattr(self, k).detach().cpu().numpy() for k in (
+            "x_adv", "y", "success", "clean_pred", "adv_pred", "iterations", "queries")}
+        if self.target is not None:
+            arrays["target"] = self.target.cpu().numpy()
+        if self.report is not None:
+            arrays.update({f"report__{k}": v for k, v in self.report.per_sample.items()})
+        np.savez_compressed(path, **arrays)
+
+
+class Attack:
+    """Base class: subclasses implement :meth:`perturb`; the base does the bookkeeping."""
+
+    name = "attack"
+
+    def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
+                 target_mode: str = "given", seed: int = 0, report: bool = True) -> None:
+        if goal not in GOALS:
+            raise ConfigError(f"{self.name}: goal must be one of {GOALS}, got {goal!r}")
+        if target_mode not in TARGET_MODES:
+            raise ConfigError(f"{self.name}: target_mode must be one of {TARGET_MODES}, got "
+                              f"{target_mode!r}")
+        num_classes = getattr(classifier, "num_classes", None)
+        if goal == "abn" and num_classes is not None and not 1 <= n < num_classes:
+            raise ConfigError(f"{self.name}: n must be in [1, {num_classes - 1}] for "
+                              f"anything-but-N, got {n}")
+        self.classifier = classifier
+        self.goal, self.n, self.target_mode = goal, (n if goal == "abn" else 1), target_mode
+        self.seed = seed
+        self.with_report = report
+        self.queries: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------ public API
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None,
+                 lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.attack(x, y, target, lengths).x_adv
+
+    def attack(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None,
+               lengths: torch.Tensor | None = None) -> AttackResult:
+        """Attack a batch; ``target`` for ``goal="sa"`` with ``target_mode="given"``."""
+        x, y = self._check(x, y)
+        was_training = self.classifier.training
+        self.classifier.eval()
+        t0 = time.perf_counter()
+        try:
+            self.queries = torch.zeros(len(y), dtype=torch.long)
+            with torch.no_grad():
+                clean = self.logits(x)
+            target = self._resolve_target(clean, y, target, x)
+            mask = motion_mask(x, lengths)
+            x_adv, iterations = self.perturb(x.clone(), y, target, mask)
+            with torch.no_grad():
+                adv = self.logits(x_adv)
+        finally:
+            self.classifier.train(was_training)
+        seconds = time.perf_counter() - t0
+        report = None
+        if self.with_report and hasattr(self.classifier, "skeleton"):
+            report = perceptual_report(x, x_adv, self.classifier.skeleton, lengths)
+        return AttackResult(
+            x_adv=x_adv.detach(), y=y, success=goal_reached(adv, y, self.goal, target, self.n),
+            clean_pred=clean.argmax(1), adv_pred=adv.argmax(1), iterations=iterations,
+            queries=self.queries.clone(), seconds=seconds, goal=self.goal, n=self.n,
+            target=target, report=report)
+
+    # ------------------------------------------------------------------ for subclasses
+    def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
+                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(x_adv, iterations per sample)``; ``x`` is a private copy."""
+        raise NotImplementedError
+
+    def logits(self, x: torch.Tensor, active: torch.Tensor | None = None) -> torch.Tensor:
+        """Classifier logits, counting one query for each sample (or each ``active`` one)."""
+        if self.queries is not None:
+            self.queries += 1 if active is None else active.long().cpu()
+        return self.classifier(x)
+
+    def margin(self, logits: torch.Tensor, y: torch.Tensor,
+               target: torch.Tensor | None) -> torch.Tensor:
+        """:func:`goal_margin` for this attack's goal (negative = reached)."""
+        return goal_margin(logits, y, self.goal, target, self.n)
+
+    def reached(self, logits: torch.Tensor, y: torch.Tensor,
+                target: torch.Tensor | None) -> torch.Tensor:
+        return goal_reached(logits, y, self.goal, target, self.n)
+
+    def generators(self, x: torch.Tensor, salt: int = 0) -> list[torch.Generator]:
+        """One CPU generator per sample, seeded by ``seed``, ``salt`` and the sample's bytes."""
+        data = x.detach().cpu().contiguous().numpy()
+        gens = []
+        for sample in data:  # once per attack call, not per step
+            digest = hashlib.blake2b(sample.tobytes(), digest_size=8,
+                                     key=f"{self.seed}:{salt}".encode()).digest()
+            gens.append(torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1))
+        return gens
+
+    def per_sample_rand(self, x: torch.Tensor, kind: str = "uniform",
+                        salt: int = 0) -> torch.Tensor:
+        """Noise shaped like ``x`` (uniform in [-1, 1] or standard normal), per-sample seeded."""
+        draw = torch.rand if kind == "uniform" else torch.randn
+        noise = torch.stack([draw(x.shape[1:], generator=g) for g in self.generators(x, salt)])
+        noise = noise * 2 - 1 if kind == "uniform" else noise
+        return noise.to(x.device, x.dtype)
+
+    # ------------------------------------------------------------------ internals
+    def _check(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not isinstance(x, torch.Tensor) or x.dim() != 5 or x.shape[1] != 3:
+            raise ShapeError(f"{self.name}: expected motion x of shape (N, 3, T, V, M), got "
+                             f"{tuple(x.shape) if hasattr(x, 'shape') else type(x).__name__}")
+        y = torch.as_tensor(y, device=x.device).long()
+        if y.shape != (x.shape[0],):
+            raise ShapeError(f"{self.name}: expected labels y of shape ({x.shape[0]},), got "
+                             f"{tuple(y.shape)}")
+        if not torch.isfinite(x).all():
+            raise ShapeError(f"{self.name}: x holds NaN or infinite coordinates")
+        return x.detach().float(), y
+
+    def _resolve_target(self, clean: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
+                        x: torch.Tensor) -> torch.Tensor | None:
+        if self.goal != "sa":
+            return None
+        k = clean.shape[1]
+        if self.target_mode == "given":
+            if target is None:
+                raise ConfigError(f"{self.name}: goal 'sa' with target_mode 'given' needs target")
+            target = torch.as_tensor(target, device=y.device).long()
+            if target.shape != y.shape or (target < 0).any() or (target >= k).any():
+                raise ConfigError(f"{self.name}: target must be ({len(y)},) classes in [0, {k})")
+            return target
+        if self.target_mode == "least_likely":
+            return clean.argmin(1)
+        offsets = torch.stack([torch.randint(1, k, (), generator=g)
+                               for g in self.generators(x, salt=7)]).to(y.device)
+        return (y + offsets) % k  # uniform over the classes other than y
