@@ -25,6 +25,7 @@ from torch import nn
 
 from skelrobust.data.dataset import SkeletonDataset, check_motion
 from skelrobust.errors import CheckpointError, ConfigError, SkelRobustError
+from skelrobust.models.adapters import INPUT_LAYOUTS, adapt_module
 from skelrobust.models.registry import create_model
 from skelrobust.skeleton import Skeleton, get_skeleton
 
@@ -75,6 +76,8 @@ class Classifier(nn.Module):
         self.preprocess = dict(preprocess or {})
         self.info = dict(info or {})
         self.validate = validate
+        # set by from_module(): {"input_layout", "class"} of a user module (no registry config)
+        self.external: dict[str, str] | None = None
 
     @classmethod
     def create(cls, model_name: str, data: SkeletonDataset, size: str = "small",
@@ -86,6 +89,36 @@ class Classifier(nn.Module):
         return cls(model, data.skeleton, data.class_names, mean, std, preprocess=preprocess,
                    info={"train_data": {"name": data.name, "fingerprint": data.fingerprint(),
                                         "clips": len(data)}})
+
+    @classmethod
+    def from_module(cls, module: nn.Module, skeleton: Skeleton | str, class_names: list[str],
+                    input_layout: str = "nctvm",
+                    mean: np.ndarray | torch.Tensor | None = None,
+                    std: np.ndarray | torch.Tensor | None = None,
+                    preprocess: dict[str, Any] | None = None, info: dict[str, Any] | None = None,
+                    validate: bool = True) -> Classifier:
+        """Wrap ANY user ``nn.Module`` returning logits ``(N, len(class_names))`` as a classifier.
+
+        ``input_layout`` is the layout the module expects: ``"nctvm"`` (the
+        library's ``(N, C, T, V, M)``), ``"pyskl"`` (``(N, M, T, V, C)``) or
+        ``"sgn"`` (one body, ``(N, T, V·C)``); see :mod:`skelrobust.models.adapters`.
+        ``mean``/``std`` (``(1, 3, 1, V, 1)``-compatible, in metres) normalise the
+        motion before the module sees it, e.g. from :func:`normalization_stats`.
+
+        ``save()`` writes the weights and a header naming the module's class and
+        layout; the architecture itself is code, so it is not stored:
+        ``Classifier.load(path, module=net)`` loads the weights back into ``net``
+        (a freshly built instance of the same architecture).
+        """
+        if input_layout not in INPUT_LAYOUTS:
+            raise ConfigError(f"input_layout must be one of {INPUT_LAYOUTS}, got "
+                              f"{input_layout!r}")
+        clf = cls(adapt_module(module, input_layout), skeleton, class_names, mean, std,
+                  preprocess=preprocess, info=info, validate=validate)
+        kind = type(module)
+        clf.external = {"input_layout": input_layout,
+                        "class": f"{kind.__module__}.{kind.__qualname__}"}
+        return clf
 
     @property
     def num_classes(self) -> int:
@@ -115,9 +148,12 @@ class Classifier(nn.Module):
     # ------------------------------------------------------------------ files
     def header(self) -> dict[str, Any]:
         config = getattr(self.model, "config", None)
-        if config is None:
-            raise CheckpointError("only models built with create_model() can be saved "
-                                  "(the model has no .config to rebuild it from)")
+        if self.external is not None:  # a user module: weights only, the code is the user's
+            config = {"name": "external", "external": dict(self.external)}
+        elif config is None:
+            raise CheckpointError("only models built with create_model() or wrapped with "
+                                  "Classifier.from_module() can be saved (the model has no "
+                                  ".config to rebuild it from)")
         from skelrobust import __version__
 
         return {"format": FORMAT_VERSION, "skelrobust": __version__, "model": config,
@@ -141,8 +177,16 @@ class Classifier(nn.Module):
         return target
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], map_location: str = "cpu") -> Classifier:
-        """Load a classifier file (or a directory holding ``classifier.safetensors``)."""
+    def load(cls, path: str | os.PathLike[str], map_location: str = "cpu",
+             module: nn.Module | None = None) -> Classifier:
+        """Load a classifier file (or a directory holding ``classifier.safetensors``).
+
+        Registry models are rebuilt from the header. A classifier saved from
+        :meth:`from_module` holds only weights: pass ``module``, a fresh instance
+        of the same architecture, and it is wrapped for the saved input layout and
+        filled with the weights (without it, :class:`CheckpointError`). ``module``
+        may also receive the weights of a registry model (as an ``nctvm`` module).
+        """
         file = resolve_checkpoint(path)
         try:
             with safe_open(str(file), framework="pt", device=map_location) as f:
@@ -155,21 +199,38 @@ class Classifier(nn.Module):
         try:
             header = json.loads(meta["skelrobust"])
             config = header["model"]
-            model = create_model(config["name"], skeleton=config["skeleton"],
-                                 num_classes=config["num_classes"], size=config["size"],
-                                 in_channels=config["in_channels"],
-                                 num_bodies=config["num_bodies"], **config.get("kwargs", {}))
-            clf = cls(model, header["layout"], header["class_names"],
-                      preprocess=header.get("preprocess"), info=header.get("info"))
+            external = config.get("external")
+            if module is not None:
+                layout = external["input_layout"] if external else "nctvm"
+                clf = cls.from_module(module, header["layout"], header["class_names"], layout,
+                                      preprocess=header.get("preprocess"),
+                                      info=header.get("info"))
+            elif external is not None:
+                raise CheckpointError(
+                    f"{file}: holds the weights of a user module ({external.get('class')}, "
+                    f"input layout {external.get('input_layout')!r}) saved with "
+                    "Classifier.from_module(); its architecture is not in the file: pass a "
+                    "fresh instance, Classifier.load(path, module=...)")
+            else:
+                model = create_model(config["name"], skeleton=config["skeleton"],
+                                     num_classes=config["num_classes"], size=config["size"],
+                                     in_channels=config["in_channels"],
+                                     num_bodies=config["num_bodies"],
+                                     **config.get("kwargs", {}))
+                clf = cls(model, header["layout"], header["class_names"],
+                          preprocess=header.get("preprocess"), info=header.get("info"))
         except (KeyError, TypeError, json.JSONDecodeError) as err:
             raise CheckpointError(f"{file}: malformed skelrobust header ({err!r})") from None
+        except CheckpointError:
+            raise
         except SkelRobustError as err:
             raise CheckpointError(f"{file}: cannot rebuild its model: {err}") from None
         try:
             clf.load_state_dict(tensors, strict=True)
         except RuntimeError as err:
             first = str(err).strip().splitlines()
-            raise CheckpointError(f"{file}: weights do not match model {config['name']!r} "
+            what = (clf.external or {}).get("class") if module is not None else config["name"]
+            raise CheckpointError(f"{file}: weights do not match model {what!r} "
                                   f"({first[0] if first else err})") from None
         return clf.eval()
 
