@@ -1,0 +1,55 @@
+"""Shared victims for the attack tests: a small classifier trained on ``synthetic``.
+
+Import the builders, not fixtures: ``victim()`` is cached per process, so every
+attack test module in one pytest session trains the classifier once (~10 s on
+2 cores). Use it from a module fixture::
+
+    from attack_fixtures import victim
+
+    @pytest.fixture(scope="module")
+    def v():
+        return victim()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+from skelrobust.classifier import Classifier
+from skelrobust.config import load_prepared
+from skelrobust.training import TrainConfig, evaluate, fit
+
+PREP = {"num_frames": 32, "center_mode": "first", "normalize_view": True}
+
+
+@dataclass(frozen=True)
+class Victim:
+    """A trained classifier and held-out clips it classifies correctly."""
+
+    classifier: Classifier
+    x: torch.Tensor  # (N, 3, 32, 25, 1) metres, correctly classified test clips
+    y: torch.Tensor  # (N,) true labels
+    clean_accuracy: float  # % on the whole test split
+
+
+@lru_cache(maxsize=None)
+def victim(model: str = "mlp", epochs: int = 8, train_clips: int = 400,
+           test_clips: int = 120, seed: int = 0) -> Victim:
+    """Train ``model`` (size ``small``) on ``synthetic`` clips of 32 frames; cached."""
+    torch.manual_seed(seed)
+    train = load_prepared("synthetic", "train", preprocess_args=PREP, num_clips=train_clips,
+                          num_frames=32, seed=seed)
+    test = load_prepared("synthetic", "test", preprocess_args=PREP, num_clips=test_clips,
+                         num_frames=32, seed=seed)
+    clf = Classifier.create(model, train, size="small", preprocess=PREP)
+    cfg = TrainConfig(epochs=epochs, batch_size=32, lr=0.05, warmup_epochs=1, grad_clip=5.0,
+                      seed=seed, progress=False)
+    fit(clf, train, None, cfg)
+    clf.eval()
+    ev = evaluate(clf, test)
+    x, y = test.tensors()
+    ok = torch.as_tensor(ev.predictions) == y
+    return Victim(clf, x[ok].contiguous(), y[ok].contiguous(), ev.top1)
