@@ -120,6 +120,18 @@ class Classifier(nn.Module):
                         "class": f"{kind.__module__}.{kind.__qualname__}"}
         return clf
 
+    @classmethod
+    def from_shiftgcn_checkpoint(cls, path: str | os.PathLike[str],
+                                 num_classes: int | None = None,
+                                 class_names: list[str] | None = None) -> Classifier:
+        """An official Shift-GCN checkpoint (Cheng et al., CVPR 2020) as a classifier.
+
+        See :func:`skelrobust.models.shiftgcn.load_shiftgcn_checkpoint`.
+        """
+        from skelrobust.models.shiftgcn import load_shiftgcn_checkpoint
+
+        return load_shiftgcn_checkpoint(path, num_classes=num_classes, class_names=class_names)
+
     @property
     def num_classes(self) -> int:
         return len(self.class_names)

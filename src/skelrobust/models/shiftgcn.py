@@ -1,0 +1,349 @@
+"""Shift-GCN (Cheng, Zhang, He, Chen, Cheng & Lu, "Skeleton-Based Action Recognition with
+Shift Graph Convolutional Network", CVPR 2020), in plain PyTorch.
+
+Each unit is a *non-local spatial shift graph convolution* followed by an
+*adaptive temporal shift* block, plus a residual (Cheng et al., Sec. 3-4)::
+
+    spatial:  Y = ReLU(BN(S_out(S_in(X) ⊙ (tanh(M) + 1) · W + b)) + down(X))
+    temporal: Z = BN2(T_out(ReLU(W_t · T_in(BN(Y)))))
+    unit:     ReLU(Z + residual(X))
+
+``S_in`` moves channel ``j`` of joint ``i`` to joint ``(i − j) mod V`` (the unit
+reads joint ``(i + j) mod V``), ``S_out`` the other way; ``M`` is the learnable
+``Feature_Mask`` and ``W, b`` a point-wise linear map. ``T_in``/``T_out`` sample
+channel ``c`` at frame ``t·s + y_c`` (``+ 0.5`` when the stride ``s`` is 2) by
+linear interpolation with zeros outside the clip, with learnable positions
+``y_c`` (``ypos``), and give ``T // s`` frames.
+
+``size="base"`` is the published 10-unit network (64×4, 128/s2, 128×2, 256/s2,
+256×2; 0.69 M parameters for NTU-60 with 2 bodies). Module, parameter and buffer
+names follow the official code (``l1..l10``, ``gcn1.Linear_weight``,
+``Feature_Mask``, ``shift_in``/``shift_out`` index buffers, ``tcn1.shift_in.ypos``,
+``temporal_linear``, ``bn2``, ``residual``, ``data_bn``, ``fc``), so the official
+checkpoints load with ``strict=True`` (:func:`load_shiftgcn_checkpoint`).
+
+Deviations, all invisible on the checkpoints: ``xpos`` (the joint-axis shift of
+the official CUDA kernel, initialised in ±1e-8 and frozen there by a zero
+gradient scale; |xpos| ≤ 2e-10 in both checkpoints) is kept as a frozen parameter
+and not applied; the residual of a strided unit is cropped to ``T // s`` frames
+(the official code fails for odd ``T``); clips shorter than the product of the
+strides are zero-padded to it (the official code would produce no frames).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from skelrobust.errors import CheckpointError, ConfigError
+from skelrobust.models.blocks import (
+    TemporalConv,
+    check_motion,
+    fold_bodies,
+    init_bn,
+    init_classifier,
+    init_conv,
+    plan_for,
+    pool_bodies,
+)
+from skelrobust.models.registry import register_model
+from skelrobust.skeleton import Skeleton
+
+if TYPE_CHECKING:
+    from skelrobust.classifier import Classifier
+
+__all__ = ["ShiftGCN", "ShiftGCNUnit", "ShiftGraphConv", "ShiftTemporalConv", "TemporalShift",
+           "load_shiftgcn_checkpoint", "spatial_shift_index"]
+
+# (out_channels, temporal stride) of each unit.
+PLANS: dict[str, tuple[tuple[int, int], ...]] = {
+    "base": ((64, 1), (64, 1), (64, 1), (64, 1), (128, 2), (128, 1), (128, 1),
+             (256, 2), (256, 1), (256, 1)),
+    # 6 units, 48-48-96/s2-96-192/s2-192: ~0.17 M parameters (NTU-60, 1 body).
+    "small": ((48, 1), (48, 1), (96, 2), (96, 1), (192, 2), (192, 1)),
+}
+SHIFT_GRADS = ("sign", "exact")
+
+
+def spatial_shift_index(num_joints: int, channels: int, direction: int) -> torch.Tensor:
+    """The published spatial shift as a gather index over flattened ``(V, C)`` features.
+
+    Output feature ``(i, j)`` (joint ``i``, channel ``j``) reads input feature
+    ``(i + direction·j) mod V, j``: ``direction=+1`` is the official ``shift_in``
+    (index ``(i·C + j + j·C) mod (V·C)``), ``-1`` its ``shift_out``.
+    """
+    i = np.arange(num_joints)[:, None]
+    j = np.arange(channels)[None, :]
+    flat = (i * channels + j + direction * j * channels) % (num_joints * channels)
+    return torch.from_numpy(flat.reshape(-1).astype(np.int64))
+
+
+def _sign_grad(grad: torch.Tensor) -> torch.Tensor:
+    """The official position update: ``0.01·sign(g)``, and ``1e-4`` where ``g = 0``."""
+    return torch.where(grad != 0, 0.01 * torch.sign(grad), torch.full_like(grad, 1e-4))
+
+
+class TemporalShift(nn.Module):
+    """Adaptive temporal shift (Cheng et al., Sec. 4): ``out[c, t] = x[c, t·s + y_c]``.
+
+    The fractional position is read by linear interpolation between frames
+    ``⌊p⌋`` and ``⌊p⌋ + 1`` (zero outside ``[0, T)``); ``y_c`` gets ``+ 0.5`` when
+    ``stride > 1`` and the output has ``T // stride`` frames. ``shift_grad="sign"``
+    reproduces the official update rule of the positions (``0.01·sign`` of the
+    gradient), ``"exact"`` keeps the true gradient.
+    """
+
+    def __init__(self, channels: int, stride: int = 1, init_scale: float = 1.0,
+                 shift_grad: str = "sign") -> None:
+        super().__init__()
+        self.stride = stride
+        self.shift_grad = shift_grad
+        # Joint-axis shift of the official kernel: ~0 and never trained there; kept for names.
+        self.xpos = nn.Parameter(torch.empty(channels).uniform_(-1e-8, 1e-8), requires_grad=False)
+        self.ypos = nn.Parameter(torch.empty(channels).uniform_(-init_scale, init_scale))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, t, v = x.shape
+        t_out = t // self.stride
+        y = self.ypos
+        if self.shift_grad == "sign" and y.requires_grad and torch.is_grad_enabled():
+            y = y.clone()
+            y.register_hook(_sign_grad)
+        if self.stride > 1:
+            y = y + 0.5
+        fy = torch.floor(y.detach())
+        frac = (y - fy).to(x.dtype)[:, None]  # (C, 1): weight of the later frame
+        lo = fy.long()[:, None] + torch.arange(t_out, device=x.device) * self.stride  # (C, T')
+        hi = lo + 1
+        w_lo = (1.0 - frac) * ((lo >= 0) & (lo < t))
+        w_hi = frac * ((hi >= 0) & (hi < t))
+        base = torch.arange(c, device=x.device)[:, None] * t
+        flat = x.reshape(n, c * t, v)
+        x_lo = flat.index_select(1, (base + lo.clamp(0, t - 1)).reshape(-1))
+        x_hi = flat.index_select(1, (base + hi.clamp(0, t - 1)).reshape(-1))
+        out = (x_lo.view(n, c, t_out, v) * w_lo[..., None]
+               + x_hi.view(n, c, t_out, v) * w_hi[..., None])
+        return out
+
+    def extra_repr(self) -> str:
+        return f"channels={self.ypos.numel()}, stride={self.stride}, shift_grad={self.shift_grad}"
+
+
+class ShiftTemporalConv(nn.Module):
+    """Official ``Shift_tcn``: ``BN2(shift_out(ReLU(temporal_linear(shift_in(BN(x))))))``."""
+
+    def __init__(self, channels: int, stride: int = 1, shift_grad: str = "sign") -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels)
+        self.shift_in = TemporalShift(channels, 1, shift_grad=shift_grad)
+        self.temporal_linear = nn.Conv2d(channels, channels, 1)
+        self.shift_out = TemporalShift(channels, stride, shift_grad=shift_grad)
+        self.bn2 = nn.BatchNorm2d(channels)
+        nn.init.kaiming_normal_(self.temporal_linear.weight, mode="fan_out")
+        init_bn(self.bn2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.temporal_linear(self.shift_in(self.bn(x))))
+        return self.bn2(self.shift_out(x))
+
+
+class ShiftGraphConv(nn.Module):
+    """Official ``Shift_gcn``: non-local spatial shift graph convolution (Cheng et al., Sec. 3.2).
+
+    ``Y = ReLU(BN(S_out((S_in(X) ⊙ (tanh(M) + 1)) W + b)) + down(X))`` on
+    ``(N, C, T, V)``; ``S_in``/``S_out`` are the ``shift_in``/``shift_out`` gather
+    indices (buffers, from :func:`spatial_shift_index` or a checkpoint) and the BN
+    normalises each of the ``V·C_out`` joint-channels.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, num_joints: int) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels, self.num_joints = in_channels, out_channels, num_joints
+        self.Linear_weight = nn.Parameter(torch.empty(in_channels, out_channels))
+        nn.init.normal_(self.Linear_weight, 0.0, (1.0 / out_channels) ** 0.5)
+        self.Linear_bias = nn.Parameter(torch.zeros(1, 1, out_channels))
+        self.Feature_Mask = nn.Parameter(torch.zeros(1, num_joints, in_channels))
+        self.bn = nn.BatchNorm1d(num_joints * out_channels)
+        self.down: nn.Sequential | None = None
+        if in_channels != out_channels:
+            self.down = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1),
+                                      nn.BatchNorm2d(out_channels))
+            init_conv(self.down[0])
+            init_bn(self.down[1])
+        self.register_buffer("shift_in", spatial_shift_index(num_joints, in_channels, 1))
+        self.register_buffer("shift_out", spatial_shift_index(num_joints, out_channels, -1))
+
+    def forward(self, x0: torch.Tensor) -> torch.Tensor:
+        n, c, t, v = x0.shape
+        x = x0.permute(0, 2, 3, 1).reshape(n * t, v * c).index_select(1, self.shift_in)
+        x = x.view(n * t, v, c) * (torch.tanh(self.Feature_Mask) + 1.0)
+        x = torch.matmul(x, self.Linear_weight) + self.Linear_bias  # (N·T, V, C_out)
+        x = self.bn(x.reshape(n * t, -1).index_select(1, self.shift_out))
+        x = x.view(n, t, v, self.out_channels).permute(0, 3, 1, 2)
+        return torch.relu(x + (x0 if self.down is None else self.down(x0)))
+
+
+class ShiftGCNUnit(nn.Module):
+    """Official ``TCN_GCN_unit``: ``ReLU(tcn1(gcn1(x)) + residual(x))``.
+
+    ``residual`` is none (first unit), the identity, or a strided 1×1
+    :class:`~skelrobust.models.blocks.TemporalConv` cropped to ``T // stride`` frames.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, num_joints: int, stride: int = 1,
+                 residual: bool = True, shift_grad: str = "sign") -> None:
+        super().__init__()
+        self.gcn1 = ShiftGraphConv(in_channels, out_channels, num_joints)
+        self.tcn1 = ShiftTemporalConv(out_channels, stride, shift_grad=shift_grad)
+        self.residual_mode = ("none" if not residual else
+                              "identity" if in_channels == out_channels and stride == 1 else "conv")
+        self.residual = (TemporalConv(in_channels, out_channels, kernel_size=1, stride=stride)
+                         if self.residual_mode == "conv" else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.tcn1(self.gcn1(x))
+        if self.residual is not None:
+            y = y + self.residual(x)[:, :, :y.shape[2]]
+        elif self.residual_mode == "identity":
+            y = y + x
+        return torch.relu(y)
+
+
+@register_model("shiftgcn", description="Shift-GCN: spatial shift graph conv + adaptive "
+                "temporal shift (official checkpoints load strictly)",
+                paper="Cheng, Zhang, He, Chen, Cheng & Lu, Skeleton-Based Action Recognition "
+                      "with Shift Graph Convolutional Network, CVPR 2020")
+class ShiftGCN(nn.Module):
+    """Shift-GCN classifier: motion ``(N, C, T, V, M)`` with ``M = num_bodies`` → logits.
+
+    The input BatchNorm normalises the ``M·V·C`` coordinates (so ``num_bodies`` is
+    fixed at construction), bodies are folded into the batch, features are
+    average-pooled over time, joints and bodies, and classified by ``fc``.
+    ``shift_grad`` picks the update rule of the temporal positions (``"sign"``:
+    official; ``"exact"``: the true gradient).
+    """
+
+    def __init__(self, skeleton: Skeleton, num_classes: int, size: str = "small",
+                 in_channels: int = 3, num_bodies: int = 1, shift_grad: str = "sign") -> None:
+        super().__init__()
+        plan = plan_for("shiftgcn", size, PLANS)
+        if shift_grad not in SHIFT_GRADS:
+            raise ConfigError(f"shiftgcn: shift_grad must be one of {SHIFT_GRADS}, "
+                              f"got {shift_grad!r}")
+        self.skeleton = skeleton
+        self.num_joints = v = skeleton.num_joints
+        self.in_channels, self.num_classes, self.num_bodies = in_channels, num_classes, num_bodies
+        self.data_bn = nn.BatchNorm1d(num_bodies * v * in_channels)
+        init_bn(self.data_bn)
+        self.unit_names: list[str] = []
+        c_in = in_channels
+        for i, (c_out, stride) in enumerate(plan):
+            name = f"l{i + 1}"
+            self.add_module(name, ShiftGCNUnit(c_in, c_out, v, stride, residual=i > 0,
+                                               shift_grad=shift_grad))
+            self.unit_names.append(name)
+            c_in = c_out
+        self.min_frames = int(np.prod([s for _, s in plan]))
+        self.fc = nn.Linear(c_in, num_classes)
+        init_classifier(self.fc)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_motion(x, "shiftgcn", self.skeleton, self.in_channels, self.num_bodies)
+        n, t = x.shape[0], x.shape[2]
+        if t < self.min_frames:  # zero-pad, as clips are padded in the data
+            x = F.pad(x, (0, 0, 0, 0, 0, self.min_frames - t))
+        x = fold_bodies(x, self.data_bn, per_body=False)  # (N·M, C, T, V)
+        for name in self.unit_names:
+            x = getattr(self, name)(x)
+        return self.fc(pool_bodies(x, n))
+
+
+# ---------------------------------------------------------------------- official checkpoints
+def _first(keys: Sequence[str], k: int = 5) -> str:
+    return ", ".join(keys[:k]) + (f", ... ({len(keys)} in all)" if len(keys) > k else "")
+
+
+def _read_state_dict(file: Path) -> dict[str, torch.Tensor]:
+    if not file.is_file():
+        raise CheckpointError(f"{file}: no such Shift-GCN checkpoint file")
+    try:
+        obj = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch.load raises many types on bad files
+        raise CheckpointError(f"{file}: not a readable PyTorch checkpoint "
+                              f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
+    if not isinstance(obj, Mapping) or not obj or not all(
+            isinstance(k, str) and isinstance(t, torch.Tensor) for k, t in obj.items()):
+        raise CheckpointError(f"{file}: not a state dict (expected a mapping of parameter names "
+                              f"to tensors, got {type(obj).__name__})")
+    sd = dict(obj)
+    if all(k.startswith("module.") for k in sd):  # saved from DataParallel
+        sd = {k[len("module."):]: t for k, t in sd.items()}
+    return sd
+
+
+def load_shiftgcn_checkpoint(path: str | os.PathLike[str], num_classes: int | None = None,
+                             class_names: Sequence[str] | None = None,
+                             skeleton: str = "ntu25") -> Classifier:
+    """An official Shift-GCN state dict (joint stream) as a :class:`Classifier`.
+
+    The number of classes, bodies and input channels are read from the file
+    (``fc.weight``, ``data_bn.weight``, ``l1.gcn1.Linear_weight``) and the
+    weights and stored shift indices are loaded with ``strict=True``. No
+    normalisation is added (mean 0, std 1): the network expects 2s-AGCN's
+    ``pre_normalization`` (metres, 2 bodies, 300 frames *looped*), i.e.
+    ``load_dataset("ntu60", ..., pad="loop")``; on the real files, zero-padded
+    short clips lose the top-1 (see ``docs/BENCHMARKS.md``). Class names default
+    to :data:`~skelrobust.data.ntu.NTU_ACTIONS`.
+    Raises :class:`CheckpointError` naming the file and the first mismatching keys.
+    """
+    from skelrobust.classifier import Classifier
+    from skelrobust.data.ntu import NTU_ACTIONS
+    from skelrobust.models.registry import create_model
+    from skelrobust.skeleton import get_skeleton
+
+    file = Path(path)
+    sd = _read_state_dict(file)
+    skel = get_skeleton(skeleton)
+    need = ("fc.weight", "data_bn.weight", "l1.gcn1.Linear_weight")
+    absent = [k for k in need if k not in sd]
+    if absent:
+        raise CheckpointError(f"{file}: not a Shift-GCN state dict; missing keys: {_first(absent)}")
+    k, c_in = int(sd["fc.weight"].shape[0]), int(sd["l1.gcn1.Linear_weight"].shape[0])
+    m = sd["data_bn.weight"].numel() // max(c_in * skel.num_joints, 1)
+    if num_classes is not None and num_classes != k:
+        raise CheckpointError(f"{file}: holds a {k}-class classifier (fc.weight "
+                              f"{tuple(sd['fc.weight'].shape)}), not {num_classes} classes")
+    if class_names is None:
+        class_names = list(NTU_ACTIONS[:k]) if k in (60, 120) else [f"class {i}" for i in range(k)]
+    if len(class_names) != k:
+        raise ConfigError(f"class_names: expected {k} names for {file}, got {len(class_names)}")
+    model = create_model("shiftgcn", skeleton=skel, num_classes=k, size="base",
+                         in_channels=c_in, num_bodies=max(m, 1))
+    expected = model.state_dict()
+    missing = [n for n in expected if n not in sd]
+    unexpected = [n for n in sd if n not in expected]
+    shapes = [f"{n} {tuple(sd[n].shape)} vs model {tuple(t.shape)}" for n, t in expected.items()
+              if n in sd and sd[n].shape != t.shape]
+    if missing or unexpected or shapes:
+        parts = [f"{label}: {_first(keys)}" for label, keys in (
+            ("missing keys", missing), ("unexpected keys", unexpected),
+            ("shape mismatches", shapes)) if keys]
+        raise CheckpointError(f"{file}: does not match Shift-GCN base ({k} classes, layout "
+                              f"{skel.name!r}, {m} bodies): " + "; ".join(parts))
+    bad = [n for n, t in sd.items() if n.endswith(("shift_in", "shift_out"))
+           and (t.is_floating_point() or int(t.min()) < 0 or int(t.max()) >= t.numel())]
+    if bad:
+        raise CheckpointError(f"{file}: spatial shift indices out of range in {_first(bad)}")
+    model.load_state_dict(sd, strict=True)
+    info: dict[str, Any] = {"source": "official Shift-GCN checkpoint", "file": str(file),
+                            "paper": "Cheng et al., CVPR 2020"}
+    preprocess = {"pipeline": "ntu (2s-AGCN pre_normalization)", "num_frames": 300,
+                  "pad": "loop", "max_bodies": m, "rotation": "agcn", "units": "m"}
+    return Classifier(model, skel, list(class_names), preprocess=preprocess, info=info).eval()
