@@ -148,10 +148,18 @@ def _experiment(args: argparse.Namespace) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    """Train; under ``torchrun --nproc_per_node=K -m skelrobust train ...`` with DDP.
+
+    In a distributed job every rank loads the data and trains its shard; only
+    rank 0 logs, writes ``--out`` and prints the result.
+    """
     from skelrobust.classifier import Classifier
     from skelrobust.config import load_prepared
-    from skelrobust.training import evaluate, fit
+    from skelrobust.training import evaluate, fit, is_main_process, seed_everything
 
+    main_process = is_main_process()
+    if not main_process:
+        log.setLevel(logging.WARNING)
     exp = _experiment(args)
     d = exp.data
     prep = d.preprocess_args()
@@ -159,15 +167,18 @@ def cmd_train(args: argparse.Namespace) -> None:
     val = load_prepared(d.name, d.resolved_val_split(), d.root, prep, **d.options)
     log.info("train %s: %d clips; held-out %s: %d clips", d.train_split, len(train),
              d.resolved_val_split(), len(val))
+    seed_everything(exp.train.seed)  # the initial weights too are reproducible under the seed
     clf = Classifier.create(exp.model.name, train, size=exp.model.size, preprocess=prep,
                             **exp.model.kwargs)
     clf.info["experiment"] = exp.as_dict()
     out = Path(args.out)
     result = fit(clf, train, val, exp.train, out_dir=out)
+    if not main_process:
+        return
     ev = evaluate(clf, val).as_dict()
     payload = {"out": str(out), "best_epoch": result.best_epoch, "seconds": result.seconds,
                "samples_per_second": result.samples_per_second, "held_out": ev,
-               "history": result.history}
+               "history": result.history, "world_size": result.world_size}
     _emit(args, payload, _accuracy_table(f"{d.name} {d.resolved_val_split()}", ev)
           + f"\nbest epoch {result.best_epoch}/{exp.train.epochs}, {result.seconds:.1f} s; "
           f"classifier saved in {out}/classifier.safetensors")

@@ -4,6 +4,22 @@
 a step or cosine schedule with optional linear warm-up, weight decay, gradient
 clipping and label smoothing, under a seed; it evaluates every epoch, keeps
 the best checkpoint (held-out top-1) and writes its history as it goes.
+
+**Distributed data parallel.** Launched by ``torchrun --nproc_per_node=K``
+(``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` set, or a process group already
+initialised by the caller), ``fit`` trains with PyTorch DDP on the ``gloo``
+backend (CPU): each rank sees its shard of every epoch's permutation
+(:class:`~torch.utils.data.DistributedSampler`, seeded with ``seed``,
+``set_epoch`` each epoch, last partial shard dropped) and gradients are averaged
+over ranks. ``batch_size`` stays the *global* batch (each rank takes
+``batch_size / K``; it must divide), so the optimisation steps per epoch, the
+learning rate and its schedule mean the same as in one process (no linear LR
+scaling; BatchNorm statistics are per rank, over ``batch_size / K`` samples).
+Only rank 0 evaluates, writes checkpoints and ``history.json`` and calls
+``on_epoch``; train loss/accuracy are summed over ranks, the held-out metrics
+are broadcast, and every rank ends with rank 0's best weights. A process group
+that ``fit`` creates it also destroys. Without those variables (or with
+``WORLD_SIZE=1``) nothing of this runs.
 """
 
 from __future__ import annotations
@@ -21,7 +37,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
 from tqdm.auto import tqdm
 
 from skelrobust.classifier import Classifier
@@ -29,14 +48,19 @@ from skelrobust.data.dataset import SkeletonDataset
 from skelrobust.data.transforms import random_rotate_scale
 from skelrobust.errors import ConfigError
 
-__all__ = ["EvalResult", "TrainConfig", "TrainResult", "evaluate", "fit", "seed_everything"]
+__all__ = ["EvalResult", "TrainConfig", "TrainResult", "distributed_env", "evaluate", "fit",
+           "is_main_process", "seed_everything"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters of :func:`fit` (every field maps to a CLI flag / YAML key)."""
+    """Hyper-parameters of :func:`fit` (every field maps to a CLI flag / YAML key).
+
+    ``batch_size`` is the global batch: under DDP each of ``K`` ranks takes
+    ``batch_size / K`` samples per step, so ``lr`` needs no rescaling.
+    """
 
     epochs: int = 30
     batch_size: int = 32
@@ -109,6 +133,7 @@ class TrainResult:
     best: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     samples_per_second: float = 0.0
+    world_size: int = 1
 
 
 def seed_everything(seed: int) -> None:
@@ -165,6 +190,69 @@ def learning_rate(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
     return cfg.lr
 
 
+@dataclass(frozen=True)
+class _Dist:
+    """This process's place in a DDP job; ``owned``: :func:`fit` created the group."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    owned: bool
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def distributed_env() -> tuple[int, int, int] | None:
+    """``(rank, world_size, local_rank)`` of a multi-process job, else ``None``.
+
+    An initialised process group wins; otherwise torchrun's ``RANK``,
+    ``WORLD_SIZE`` and ``LOCAL_RANK`` variables are read. One process is ``None``.
+    """
+    if dist.is_available() and dist.is_initialized():
+        world, rank = dist.get_world_size(), dist.get_rank()
+    else:
+        try:
+            world = int(os.environ.get("WORLD_SIZE", "1"))
+            rank = int(os.environ.get("RANK", "0"))
+        except ValueError:
+            raise ConfigError("RANK and WORLD_SIZE must be integers (as torchrun sets them), "
+                              f"got RANK={os.environ.get('RANK')!r}, "
+                              f"WORLD_SIZE={os.environ.get('WORLD_SIZE')!r}") from None
+    if world <= 1:
+        return None
+    if not 0 <= rank < world:
+        raise ConfigError(f"RANK={rank} is not in [0, WORLD_SIZE={world})")
+    return rank, world, int(os.environ.get("LOCAL_RANK", str(rank)))
+
+
+def is_main_process() -> bool:
+    """True in a single process and on rank 0 of a distributed job (the one that writes)."""
+    env = distributed_env()
+    return env is None or env[0] == 0
+
+
+def _setup_distributed() -> _Dist | None:
+    env = distributed_env()
+    if env is None:
+        return None
+    rank, world, local = env
+    owned = not dist.is_initialized()
+    if owned:  # env:// rendezvous: MASTER_ADDR/MASTER_PORT from torchrun
+        if not os.environ.get("MASTER_ADDR") or not os.environ.get("MASTER_PORT"):
+            raise ConfigError("distributed training: WORLD_SIZE > 1 but MASTER_ADDR/MASTER_PORT "
+                              "are unset; launch with torchrun --nproc_per_node=K")
+        dist.init_process_group(backend="gloo", rank=rank, world_size=world)
+    return _Dist(rank, world, local, owned)
+
+
+def _broadcast(obj: Any) -> Any:
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | None = None,
         config: TrainConfig | None = None, out_dir: str | os.PathLike[str] | None = None,
         on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
@@ -173,37 +261,74 @@ def fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | N
     With ``out_dir``, writes ``classifier.safetensors`` (best), ``last.safetensors``
     and ``history.json`` after every epoch. The classifier ends with the best
     weights loaded. Returns the per-epoch history and the best metrics.
+    Under torchrun it trains with DDP (see the module docstring); only rank 0
+    writes files and calls ``on_epoch``, every rank returns the same history.
     """
     cfg = config or TrainConfig()
     if train.num_classes != classifier.num_classes:
         raise ConfigError(f"fit: train set has {train.num_classes} classes, the classifier "
                           f"{classifier.num_classes}")
+    env = distributed_env()
+    if env is not None and cfg.batch_size % env[1]:
+        raise ConfigError(f"fit: batch_size {cfg.batch_size} (the global batch) must be a "
+                          f"multiple of the {env[1]} distributed processes")
+    ddp = _setup_distributed()
+    try:
+        return _fit(classifier, train, val, cfg, out_dir, on_epoch, ddp)
+    finally:
+        if ddp is not None and ddp.owned and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | None,
+         cfg: TrainConfig, out_dir: str | os.PathLike[str] | None,
+         on_epoch: Callable[[dict[str, Any]], None] | None, ddp: _Dist | None) -> TrainResult:
+    main = ddp is None or ddp.main
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    seed_everything(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    if ddp is None:
+        seed_everything(cfg.seed)
+        rng = np.random.default_rng(cfg.seed)
+    else:  # same data order on every rank (sampler), own dropout/augmentation draws
+        seed_everything(cfg.seed + ddp.rank)
+        rng = np.random.default_rng([cfg.seed, ddp.rank])
     gen = torch.Generator().manual_seed(cfg.seed)
-    out = Path(out_dir) if out_dir is not None else None
+    out = Path(out_dir) if out_dir is not None and main else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
 
     x_all, y_all = train.tensors()
     n = len(train)
-    steps_per_epoch = max(n // cfg.batch_size, 1)  # drop the last partial batch (BatchNorm)
+    sampler: DistributedSampler[int] | None = None
+    if ddp is None:
+        net: torch.nn.Module = classifier
+        batch = cfg.batch_size
+        steps_per_epoch = max(n // batch, 1)  # drop the last partial batch (BatchNorm)
+    else:
+        net = DistributedDataParallel(classifier)  # broadcasts rank 0's weights and buffers
+        batch = cfg.batch_size // ddp.world_size
+        sampler = DistributedSampler(range(n), num_replicas=ddp.world_size, rank=ddp.rank,
+                                     shuffle=True, seed=cfg.seed, drop_last=True)
+        steps_per_epoch = max(len(sampler) // batch, 1)
+    world = 1 if ddp is None else ddp.world_size
     opt = _optimizer([p for p in classifier.parameters() if p.requires_grad], cfg)
-    result = TrainResult()
+    result = TrainResult(world_size=world)
     best_state: dict[str, torch.Tensor] | None = None
     best_score = -math.inf
     t_start = time.perf_counter()
     train_seconds = 0.0
     step = 0
     for epoch in range(1, cfg.epochs + 1):
-        classifier.train()
-        perm = torch.randperm(n, generator=gen)[: steps_per_epoch * cfg.batch_size]
+        net.train()
+        if sampler is None:
+            perm = torch.randperm(n, generator=gen)[: steps_per_epoch * batch]
+        else:
+            sampler.set_epoch(epoch)
+            perm = torch.tensor(list(sampler), dtype=torch.long)[: steps_per_epoch * batch]
         tot_loss, tot_correct, seen = 0.0, 0, 0
         t0 = time.perf_counter()
-        bar = tqdm(perm.split(cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}",
-                   disable=not cfg.progress, leave=False, unit="batch")
+        bar = tqdm(perm.split(batch), desc=f"epoch {epoch}/{cfg.epochs}",
+                   disable=not cfg.progress or not main, leave=False, unit="batch")
         for idx in bar:
             xb, yb = x_all[idx], y_all[idx]
             if cfg.augment_yaw_deg or cfg.augment_scale:
@@ -213,7 +338,7 @@ def fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | N
             lr = learning_rate(cfg, step, steps_per_epoch)
             for group in opt.param_groups:
                 group["lr"] = lr
-            logits = classifier(xb)
+            logits = net(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -225,15 +350,21 @@ def fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | N
             tot_correct += int((logits.argmax(1) == yb).sum())
             seen += len(yb)
             bar.set_postfix(loss=f"{tot_loss / seen:.3f}", acc=f"{100 * tot_correct / seen:.1f}")
+        if ddp is not None:  # train metrics over every rank's shard
+            totals = torch.tensor([tot_loss, tot_correct, seen], dtype=torch.float64)
+            dist.all_reduce(totals)
+            tot_loss, tot_correct, seen = float(totals[0]), int(totals[1]), int(totals[2])
         train_seconds += time.perf_counter() - t0
         record: dict[str, Any] = {
             "epoch": epoch, "lr": lr, "loss": tot_loss / max(seen, 1),
             "train_top1": 100.0 * tot_correct / max(seen, 1),
             "seconds": time.perf_counter() - t0,
         }
-        if val is not None:
+        if val is not None and main:
             ev = evaluate(classifier, val, cfg.eval_batch_size)
             record.update(val_top1=ev.top1, val_top5=ev.top5, val_loss=ev.loss)
+        if ddp is not None:  # rank 0's record (held-out metrics) on every rank
+            record = _broadcast(record)
         score = record.get("val_top1", record["train_top1"])
         if score > best_score:
             best_score, result.best_epoch = score, epoch
@@ -243,21 +374,26 @@ def fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | N
                 classifier.info["metrics"] = result.best
                 classifier.save(out / "classifier.safetensors")
         result.history.append(record)
-        log.info("epoch %d: %s", epoch, {k: round(v, 4) if isinstance(v, float) else v
-                                          for k, v in record.items()})
+        if main:
+            log.info("epoch %d: %s", epoch, {k: round(v, 4) if isinstance(v, float) else v
+                                              for k, v in record.items()})
         if out is not None:
             classifier.info["metrics"] = record
             classifier.save(out / "last.safetensors")
             _write_json(out / "history.json", {"config": asdict(cfg), "history": result.history,
-                                               "best_epoch": result.best_epoch})
-        if on_epoch is not None:
+                                               "best_epoch": result.best_epoch,
+                                               **({"world_size": world} if ddp else {})})
+        if on_epoch is not None and main:
             on_epoch(record)
     if best_state is not None:
         classifier.load_state_dict(best_state)
+    if ddp is not None:  # BatchNorm buffers drift per rank: everyone ends with rank 0's
+        for tensor in classifier.state_dict().values():
+            dist.broadcast(tensor, src=0)
     classifier.info["metrics"] = result.best
     classifier.eval()
     result.seconds = time.perf_counter() - t_start
-    result.samples_per_second = steps_per_epoch * cfg.batch_size * cfg.epochs / max(
+    result.samples_per_second = steps_per_epoch * batch * world * cfg.epochs / max(
         train_seconds, 1e-9)
     return result
 
