@@ -14,7 +14,7 @@ attack test module in one pytest session trains the classifier once (~10 s on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import torch
 
@@ -35,7 +35,7 @@ class Victim:
     clean_accuracy: float  # % on the whole test split
 
 
-@lru_cache(maxsize=None)
+@cache
 def victim(model: str = "mlp", epochs: int = 8, train_clips: int = 400,
            test_clips: int = 120, seed: int = 0) -> Victim:
     """Train ``model`` (size ``small``) on ``synthetic`` clips of 32 frames; cached."""

@@ -1,5 +1,24 @@
 """Adversarial attacks on skeleton classifiers (white-box and black-box)."""
 
 from skelrobust.attacks.base import Attack, AttackResult, goal_margin, motion_mask, project_budget
+from skelrobust.attacks.eot import EOT
+from skelrobust.attacks.gradient import BIM, FGSM, IFGSM, MIFGSM, PGD, IterativeGradient
+from skelrobust.attacks.smart import SMART
+from skelrobust.attacks.white_box import GradientAttack
 
-__all__ = ["Attack", "AttackResult", "goal_margin", "motion_mask", "project_budget"]
+__all__ = [
+    "BIM",
+    "EOT",
+    "FGSM",
+    "IFGSM",
+    "MIFGSM",
+    "PGD",
+    "SMART",
+    "Attack",
+    "AttackResult",
+    "GradientAttack",
+    "IterativeGradient",
+    "goal_margin",
+    "motion_mask",
+    "project_budget",
+]

@@ -1,0 +1,206 @@
+"""Gradient baselines on one shared iterative core: FGSM, I-FGSM (BIM), PGD, MI-FGSM.
+
+All four are :class:`IterativeGradient` with different defaults. For a
+perturbation budget ``ε`` (``budget_mm``, L∞ or L2 per sample, over the real
+motion of :func:`~skelrobust.attacks.base.motion_mask`) and step ``a`` (``alpha_mm``),
+each step descends the goal's objective ``J``
+(:class:`~skelrobust.attacks.white_box.GradientAttack`):
+
+- L∞: ``δ ← Π_ε(δ − a·sign(g))`` (FGSM: Goodfellow et al., ICLR 2015, one step of
+  ``a = ε``; I-FGSM/BIM: Kurakin et al., ICLR-W 2017, Eq. 1; PGD: Madry et al.,
+  ICLR 2018, Eq. 2, with a uniform random start in the ball);
+- L2: ``δ ← Π_ε(δ − a·g/‖g‖₂)``, random start uniform in direction and radius;
+- MI-FGSM (Dong et al., CVPR 2018, Eqs. 6–7): ``g ← μ·g + ∇J/‖∇J‖₁`` (``μ`` = ``decay``,
+  1.0 by default) and the step follows ``g``.
+
+``Π_ε`` is the projection of :func:`~skelrobust.attacks.base.project_budget`; the L∞
+budget holds exactly in float32 (:func:`~skelrobust.attacks.white_box.project_linf_exact`).
+PGD ``restarts`` keep, per sample, the restart with the lowest goal margin (a
+successful one when there is one). With ``early_stop`` a sample stops moving as
+soon as its goal is reached (its iterations are recorded).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from skelrobust.attacks.base import project_budget
+from skelrobust.attacks.white_box import GradientAttack, project_linf_exact, unit
+from skelrobust.errors import ConfigError
+
+__all__ = ["BIM", "FGSM", "IFGSM", "MIFGSM", "PGD", "IterativeGradient"]
+
+
+class IterativeGradient(GradientAttack):
+    """The shared core: ``steps`` projected gradient steps, optional momentum and restarts."""
+
+    name = "iterative-gradient"
+
+    def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
+                 budget_mm: float = 20.0, norm: str = "linf", steps: int = 10,
+                 alpha_mm: float | None = None, random_start: bool = False, restarts: int = 1,
+                 decay: float = 0.0, loss: str = "ce", early_stop: bool = False,
+                 target_mode: str = "given", seed: int = 0, report: bool = True) -> None:
+        super().__init__(classifier, goal=goal, n=n, target_mode=target_mode, loss=loss,
+                         seed=seed, report=report)
+        if norm not in ("linf", "l2"):
+            raise ConfigError(f"{self.name}: norm must be 'linf' or 'l2', got {norm!r}")
+        if budget_mm <= 0:
+            raise ConfigError(f"{self.name}: budget_mm must be > 0, got {budget_mm}")
+        if steps < 1 or restarts < 1:
+            raise ConfigError(f"{self.name}: steps and restarts must be >= 1, got {steps} "
+                              f"and {restarts}")
+        if alpha_mm is not None and alpha_mm <= 0:
+            raise ConfigError(f"{self.name}: alpha_mm must be > 0, got {alpha_mm}")
+        if decay < 0:
+            raise ConfigError(f"{self.name}: decay must be >= 0, got {decay}")
+        self.budget_mm, self.norm, self.steps = float(budget_mm), norm, int(steps)
+        self.alpha_mm = float(alpha_mm) if alpha_mm is not None else self.default_alpha()
+        self.random_start, self.restarts, self.decay = random_start, int(restarts), float(decay)
+        self.early_stop = early_stop
+
+    def default_alpha(self) -> float:
+        """Step size in mm when none is given: ``ε / steps``."""
+        return self.budget_mm / self.steps
+
+    # ------------------------------------------------------------------ core
+    def _start(self, x: torch.Tensor, mask: torch.Tensor, restart: int) -> torch.Tensor:
+        """Initial perturbation: zero, or uniform in the ball (per-sample seeded)."""
+        eps = self.budget_mm / 1000.0
+        if not self.random_start:
+            return torch.zeros_like(x)
+        if self.norm == "linf":
+            return self.per_sample_rand(x, "uniform", salt=restart) * eps * mask
+        direction = unit(self.per_sample_rand(x, "normal", salt=restart) * mask)
+        radius = self.per_sample_rand(x, "uniform", salt=restart + 1)[:, :1, :1, :1, :1].abs()
+        return direction * radius * eps
+
+    def _step(self, g: torch.Tensor) -> torch.Tensor:
+        """The move for a (momentum-)gradient ``g``: its sign (L∞) or unit L2 direction."""
+        return g.sign() if self.norm == "linf" else unit(g)
+
+    def _run(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
+             mask: torch.Tensor, restart: int) -> tuple[torch.Tensor, torch.Tensor]:
+        n = x.shape[0]
+        eps, alpha = self.budget_mm / 1000.0, self.alpha_mm / 1000.0
+        x_adv = x + self._start(x, mask, restart)
+        momentum = torch.zeros_like(x) if self.decay else None
+        done = torch.zeros(n, dtype=torch.bool, device=x.device)
+        iterations = torch.full((n,), self.steps, dtype=torch.long)
+        for step in range(self.steps):
+            idx = (~done).nonzero()[:, 0] if bool(done.any()) else None
+            if idx is not None and len(idx) == 0:
+                break
+            xa, xc, ya, ta, ma = self.rows(idx, x_adv, x, y, target, mask)
+            logits, _, grad = self.gradient(xa, ya, ta, ~done)
+            grad = grad * ma
+            keep = None
+            if self.early_stop:
+                hit = self.reached(logits, ya, ta)
+                if bool(hit.any()):
+                    rows = torch.arange(n, device=x.device) if idx is None else idx
+                    iterations[rows[hit].cpu()] = step
+                    done[rows[hit]] = True
+                    keep = (~hit).to(x.dtype).view(-1, 1, 1, 1, 1)
+            if momentum is not None:
+                (mom,) = self.rows(idx, momentum)
+                mom = self.decay * mom + unit(grad, p=1)
+                momentum = mom if idx is None else momentum.index_copy(0, idx, mom)
+                grad = mom
+            move = self._step(grad) * alpha
+            if keep is not None:
+                move = move * keep
+            xa = xc + project_budget(xa - move - xc, eps, self.norm) * ma
+            x_adv = xa if idx is None else x_adv.index_copy(0, idx, xa)
+        if self.norm == "linf":
+            x_adv = project_linf_exact(x_adv, x, eps)
+        return x_adv, iterations
+
+    def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
+                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        best, iterations = self._run(x, y, target, mask, 0)
+        if self.restarts == 1:
+            return best, iterations
+        with torch.no_grad():
+            best_margin = self.margin(self.logits(best), y, target)
+        total = iterations.clone()
+        for restart in range(1, self.restarts):
+            if self.early_stop and bool((best_margin < 0).all()):
+                break
+            cand, its = self._run(x, y, target, mask, restart)
+            with torch.no_grad():
+                margin = self.margin(self.logits(cand), y, target)
+            better = margin < best_margin
+            best = torch.where(better.view(-1, 1, 1, 1, 1), cand, best)
+            best_margin = torch.where(better, margin, best_margin)
+            total += its
+        return best, total
+
+
+class FGSM(IterativeGradient):
+    """Fast gradient sign method: one step of size ``ε`` (L2: along the unit gradient)."""
+
+    name = "fgsm"
+
+    def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
+                 budget_mm: float = 20.0, norm: str = "linf", loss: str = "ce",
+                 target_mode: str = "given", seed: int = 0, report: bool = True) -> None:
+        super().__init__(classifier, goal=goal, n=n, budget_mm=budget_mm, norm=norm, steps=1,
+                         alpha_mm=budget_mm, loss=loss, target_mode=target_mode, seed=seed,
+                         report=report)
+
+
+class BIM(IterativeGradient):
+    """I-FGSM / basic iterative method: ``steps`` steps of ``α = ε / steps``, no random start."""
+
+    name = "bim"
+
+    def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
+                 budget_mm: float = 20.0, norm: str = "linf", steps: int = 10,
+                 alpha_mm: float | None = None, loss: str = "ce", early_stop: bool = False,
+                 target_mode: str = "given", seed: int = 0, report: bool = True) -> None:
+        super().__init__(classifier, goal=goal, n=n, budget_mm=budget_mm, norm=norm,
+                         steps=steps, alpha_mm=alpha_mm, loss=loss, early_stop=early_stop,
+                         target_mode=target_mode, seed=seed, report=report)
+
+
+IFGSM = BIM
+
+
+class PGD(IterativeGradient):
+    """Projected gradient descent with a random start and restarts (Madry et al., 2018).
+
+    Default step ``α = 2.5·ε / steps`` (Madry et al.'s rule).
+    """
+
+    name = "pgd"
+
+    def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
+                 budget_mm: float = 20.0, norm: str = "linf", steps: int = 20,
+                 alpha_mm: float | None = None, restarts: int = 1, random_start: bool = True,
+                 loss: str = "ce", early_stop: bool = False, target_mode: str = "given",
+                 seed: int = 0, report: bool = True) -> None:
+        super().__init__(classifier, goal=goal, n=n, budget_mm=budget_mm, norm=norm,
+                         steps=steps, alpha_mm=alpha_mm, random_start=random_start,
+                         restarts=restarts, loss=loss, early_stop=early_stop,
+                         target_mode=target_mode, seed=seed, report=report)
+
+    def default_alpha(self) -> float:
+        return 2.5 * self.budget_mm / self.steps
+
+
+class MIFGSM(IterativeGradient):
+    """Momentum iterative FGSM (Dong et al., 2018): decay ``μ = 1.0``, ``α = ε / steps``."""
+
+    name = "mifgsm"
+
+    def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
+                 budget_mm: float = 20.0, norm: str = "linf", steps: int = 10,
+                 alpha_mm: float | None = None, decay: float = 1.0, loss: str = "ce",
+                 early_stop: bool = False, target_mode: str = "given", seed: int = 0,
+                 report: bool = True) -> None:
+        super().__init__(classifier, goal=goal, n=n, budget_mm=budget_mm, norm=norm,
+                         steps=steps, alpha_mm=alpha_mm, decay=decay, loss=loss,
+                         early_stop=early_stop, target_mode=target_mode, seed=seed,
+                         report=report)
