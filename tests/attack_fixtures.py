@@ -9,13 +9,19 @@ attack test module in one pytest session trains the classifier once (~10 s on
     @pytest.fixture(scope="module")
     def v():
         return victim()
+
+Attacks run many small steps; two threads contending with other processes make
+them several times slower, so attack test modules run single-threaded with the
+autouse fixture ``one_thread`` (imported into the module).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
+import pytest
 import torch
 
 from skelrobust.classifier import Classifier
@@ -53,3 +59,12 @@ def victim(model: str = "mlp", epochs: int = 8, train_clips: int = 400,
     x, y = test.tensors()
     ok = torch.as_tensor(ev.predictions) == y
     return Victim(clf, x[ok].contiguous(), y[ok].contiguous(), ev.top1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Run the module with one intra-op thread, restoring the setting afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
