@@ -117,13 +117,15 @@ def test_losses_per_sample_and_masked():
     assert torch.allclose(smart_perceptual_loss(junk, x, ref, "ntu25", mask)[1], full[1])
 
 
-@pytest.mark.parametrize("fps", [None, 30.0])
-def test_closed_form_gradient_equals_autograd(fps):
-    x = _motion(n=3, t=9, m=2).float()
-    x[1, :, 6:] = 0
-    x[2, :, :, :, 1] = 0
-    mask = motion_mask(x, torch.tensor([9, 6, 9]))
-    xa = (x + 0.02 * _motion(n=3, t=9, m=2, seed=2).float()) * mask
+@pytest.mark.parametrize("fps, padded", [(None, True), (30.0, True), (None, False)])
+def test_closed_form_gradient_equals_autograd(fps, padded):
+    x = _motion(n=3, t=9, m=2 if padded else 1).float()
+    if padded:  # per-sample operators; else one operator shared by all samples
+        x[1, :, 6:] = 0
+        x[2, :, :, :, 1] = 0
+    mask = motion_mask(x, torch.tensor([9, 6, 9]) if padded else None)
+    assert (SmartPerceptualGradient(x, "ntu25", mask).shared is None) == padded
+    xa = (x + 0.02 * _motion(n=3, t=9, m=x.shape[-1], seed=2).float()) * mask
     ref = bone_lengths(x, "ntu25")
     for alpha, betas in ((0.3, (0.6, 0.0, 0.4)), (0.5, (0.2, 0.3, 0.5))):
         xg = xa.clone().requires_grad_(True)

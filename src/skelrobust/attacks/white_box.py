@@ -35,12 +35,7 @@ def _view(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 def per_sample_norm(x: torch.Tensor, p: float = 2.0) -> torch.Tensor:
     """``‖x_i‖_p`` over all but the batch dimension: ``(N,)``."""
-    flat = x.flatten(1)
-    if p == 1:
-        return flat.abs().sum(1)
-    if p == 2:
-        return (flat * flat).sum(1).sqrt()
-    return flat.norm(p=p, dim=1)
+    return torch.linalg.vector_norm(x.flatten(1), ord=p, dim=1)
 
 
 def unit(x: torch.Tensor, p: float = 2.0, eps: float = 1e-20) -> torch.Tensor:
