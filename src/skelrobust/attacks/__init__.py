@@ -1,13 +1,17 @@
 """Adversarial attacks on skeleton classifiers (white-box and black-box)."""
 
 from skelrobust.attacks.base import Attack, AttackResult, goal_margin, motion_mask, project_budget
+from skelrobust.attacks.ciasa import CIASA
+from skelrobust.attacks.discriminator import BoneDirectionDiscriminator, train_discriminator
 from skelrobust.attacks.eot import EOT
 from skelrobust.attacks.gradient import BIM, FGSM, IFGSM, MIFGSM, PGD, IterativeGradient
+from skelrobust.attacks.projection import realign_bone_lengths, realign_within_budget
 from skelrobust.attacks.smart import SMART
 from skelrobust.attacks.white_box import GradientAttack
 
 __all__ = [
     "BIM",
+    "CIASA",
     "EOT",
     "FGSM",
     "IFGSM",
@@ -16,9 +20,13 @@ __all__ = [
     "SMART",
     "Attack",
     "AttackResult",
+    "BoneDirectionDiscriminator",
     "GradientAttack",
     "IterativeGradient",
     "goal_margin",
     "motion_mask",
     "project_budget",
+    "realign_bone_lengths",
+    "realign_within_budget",
+    "train_discriminator",
 ]
