@@ -183,23 +183,22 @@ def _model(name, layout, **kw):
 @pytest.mark.parametrize(("name", "kw"), VARIANTS, ids=lambda p: str(p))
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_every_model_runs_on_every_layout(name, kw, layout):
-    model = _model(name, layout, **kw)
     v = get_skeleton(layout).num_joints
     gen = torch.Generator().manual_seed(1)
-    for training in (True, False):
-        model.train(training)
-        for m in (1, 2):
-            for t in (1, 17, 64):
-                x = torch.randn(2, 3, t, v, m, generator=gen)
-                with torch.no_grad():
-                    out = model(x)
-                assert out.shape == (2, NUM_CLASSES)
-                assert torch.isfinite(out).all()
+    for m in (1, 2):  # models with an M·V·C input BatchNorm fix M at construction
+        model = _model(name, layout, num_bodies=m, **kw)
+        for training, t in ((True, 12), (False, 1), (False, 13)):  # odd T: strided units
+            model.train(training)
+            x = torch.randn(2, 3, t, v, m, generator=gen)
+            with torch.no_grad():
+                out = model(x)
+            assert out.shape == (2, NUM_CLASSES)
+            assert torch.isfinite(out).all()
 
 
 @pytest.mark.parametrize(("name", "kw"), VARIANTS, ids=lambda p: str(p))
 def test_eval_batch_independence_and_determinism(name, kw):
-    model = _model(name, "ntu25", **kw)
+    model = _model(name, "ntu25", num_bodies=2, **kw)
     gen = torch.Generator().manual_seed(2)
     model.train()
     with torch.no_grad():  # move BatchNorm running statistics away from their init
