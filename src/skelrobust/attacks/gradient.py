@@ -16,8 +16,9 @@ each step descends the goal's objective ``J``
 ``Π_ε`` is the projection of :func:`~skelrobust.attacks.base.project_budget`; the L∞
 budget holds exactly in float32 (:func:`~skelrobust.attacks.white_box.project_linf_exact`).
 PGD ``restarts`` keep, per sample, the restart with the lowest goal margin (a
-successful one when there is one). With ``early_stop`` a sample stops moving as
-soon as its goal is reached (its iterations are recorded).
+successful one when there is one); iterations add up over restarts. With
+``early_stop`` a sample stops moving as soon as its goal is reached (its iterations
+are recorded).
 """
 
 from __future__ import annotations

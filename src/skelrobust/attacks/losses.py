@@ -207,47 +207,62 @@ class SmartPerceptualGradient:
             coef = (2.0 * alpha * beta) / count
             a += coef[:, None, None, None] * torch.einsum("ts,ntm,tu->nmsu", d, wn, d)
         self.dyn = a.to(x.dtype)
-        # full-length clips share one operator: a stride-0 batched product, no per-sample copy
-        same = bool((self.dyn == self.dyn[:1, :1]).all()) and m == 1
+        self.x = x
+        # full-length single-body clips share one operator: a stride-0 batched product
+        same = m == 1 and bool((self.dyn == self.dyn[:1, :1]).all())
         self.shared = self.dyn[0, 0].contiguous() if same else None
         bones = torch.as_tensor(skel.bones, device=x.device)
         inc = torch.zeros(len(bones), v, dtype=x.dtype, device=x.device)
         inc[torch.arange(len(bones)), bones[:, 0]] = 1.0
         inc[torch.arange(len(bones)), bones[:, 1]] = -1.0
         self.incidence = inc  # (B, V)
-        self.x = x
-        # per-sample tensors in the (N, C, T, M, B) layout of the bone computation
-        self.ref = bone_lengths(x, skel).permute(0, 1, 3, 2).unsqueeze(1)  # (N, 1, T, M, B)
+        self.incidence_t = inc.T.contiguous()
+        # Bone vectors of q̂ are those of q plus those of δ, and ℓ̂ is computed exactly as ℓ:
+        # at δ = 0 the gradient is exactly zero, and no rounding of ``q`` leaks into it.
+        self.vec_ref = self._bone_vectors(x)  # (N, C, T, M, B)
+        self.len_ref = self._lengths(self.vec_ref)  # (N, 1, T, M, B)
         count = w.flatten(1).sum(1).clamp_min(1.0)
         self.bone_weight = (2.0 * (1.0 - alpha) * w / count.view(-1, 1, 1, 1, 1)
-                            ).permute(0, 1, 2, 4, 3)  # (N, 1, T, M, 1)
+                            ).permute(0, 1, 2, 4, 3).contiguous()  # (N, 1, T, M, 1)
         self.use_bones = alpha != 1
+
+    def _bone_vectors(self, q: torch.Tensor, plus: torch.Tensor | None = None) -> torch.Tensor:
+        """``plus + (bone vectors of q)`` by one GEMM ``(N·C·T·M, V) @ (V, B)``."""
+        n, c, t, v, m = q.shape
+        rows = q.transpose(3, 4).reshape(-1, v)
+        if plus is None:
+            return (rows @ self.incidence_t).view(n, c, t, m, -1)
+        return torch.addmm(plus.view(rows.shape[0], -1), rows, self.incidence_t
+                           ).view(n, c, t, m, -1)
+
+    @staticmethod
+    def _lengths(vec: torch.Tensor) -> torch.Tensor:
+        return ((vec * vec).sum(1, keepdim=True) + LENGTH_EPS).sqrt()
 
     def rows(self, idx: torch.Tensor) -> SmartPerceptualGradient:
         """The same gradient for the samples ``idx`` only."""
         out = object.__new__(SmartPerceptualGradient)
-        out.dyn, out.incidence, out.use_bones = self.dyn.index_select(0, idx), self.incidence, \
-            self.use_bones
-        out.shared = self.shared
-        out.x, out.ref = self.x.index_select(0, idx), self.ref.index_select(0, idx)
-        out.bone_weight = self.bone_weight.index_select(0, idx)
+        out.__dict__.update(self.__dict__)
+        for name in ("dyn", "x", "vec_ref", "len_ref", "bone_weight"):
+            setattr(out, name, getattr(self, name).index_select(0, idx))
         return out
 
     def __call__(self, x_adv: torch.Tensor) -> torch.Tensor:
         n, c, t, v, m = x_adv.shape
         delta = x_adv - self.x
         if self.shared is not None:
-            grad = torch.bmm(self.shared.expand(n * c, t, t), delta.view(n * c, t, v)
-                             ).view(n, c, t, v, m)
+            grad = torch.bmm(self.shared.expand(n * c, t, t), delta.view(n * c, t, v))
         elif m == 1:
-            grad = (self.dyn[:, 0, None] @ delta.view(n, c, t, v)).view(n, c, t, v, m)
+            grad = self.dyn[:, 0, None] @ delta.view(n, c, t, v)
         else:
             grad = torch.einsum("nmst,nctvm->ncsvm", self.dyn, delta)
-        if self.use_bones:  # one GEMM each way: (N·C·T·M, V) @ (V, B) and back
-            rows = x_adv.transpose(3, 4).reshape(-1, v)
-            vec = (rows @ self.incidence.T).view(n, c, t, m, -1)  # (N, C, T, M, B)
-            length = ((vec * vec).sum(1, keepdim=True) + LENGTH_EPS).sqrt()
-            factor = (length - self.ref) / length * self.bone_weight
-            back = ((vec * factor).view(-1, vec.shape[-1]) @ self.incidence).view(n, c, t, m, v)
-            grad = grad + back.transpose(3, 4)
-        return grad
+        grad = grad.reshape(n, c, t, v, m)
+        if not self.use_bones:
+            return grad
+        vec = self._bone_vectors(delta, self.vec_ref)
+        length = self._lengths(vec)
+        factor = (length - self.len_ref) / length * self.bone_weight
+        scaled = (vec * factor).view(-1, vec.shape[-1])
+        if m == 1:  # scatter back to the joints, fused with the sum
+            return torch.addmm(grad.view(-1, v), scaled, self.incidence).view(n, c, t, v, m)
+        return grad + (scaled @ self.incidence).view(n, c, t, m, v).transpose(3, 4)

@@ -32,7 +32,10 @@ __all__ = ["SMART"]
 class SMART(GradientAttack):
     """SMART: perceptually constrained white-box attack on skeletal motion.
 
-    Parameters (P: the paper's / authors' code default; O: ours):
+    Parameters (P: the authors' default, from their released code — the CVPR 2021
+    code, ``realcrane/Understanding-the-Robustness-of-Skeleton-based-Action-
+    Recognition-under-Adversarial-Attack``, and its later version in Diao et al.'s
+    ``Skeleton-Robustness-Benchmark``; O: ours):
 
     - ``goal`` ``"ab"``, ``"abn"`` (with ``n``, P: 3) or ``"sa"``.
     - ``steps`` (P: 1000 iterations in the authors' attack command; the paper
@@ -50,6 +53,12 @@ class SMART(GradientAttack):
       uniform vector instead) — or ``"margin"`` for the CW margins of the base.
     - ``budget_mm``/``norm`` (O): optional hard budget, projected after every step.
     - ``fps`` (O): ``None`` takes derivatives per frame; a number gives them per second.
+
+    Differences from the authors' code: joints are weighted equally in ``l_dyn``
+    (they weight the spine joints of their 25-joint layout twice); ``l_dyn`` and
+    ``l_bl`` are means over valid frames; the perceptual gradient is computed in
+    closed form (:class:`~skelrobust.attacks.losses.SmartPerceptualGradient`), so a
+    step costs one forward and one backward pass of the classifier.
     """
 
     name = "smart"
