@@ -166,3 +166,15 @@ def test_bad_arguments(v):
         BIM(v.classifier, steps=0)
     with pytest.raises(ConfigError):
         PGD(v.classifier, loss="hinge")
+
+
+def test_margin_objective(v, batch):
+    """``loss="margin"`` follows the CW margin of the goal: a different path, as effective."""
+    x, y = batch
+    margin = PGD(v.classifier, budget_mm=EPS, steps=10, loss="margin")
+    res = margin.attack(x, y)
+    assert res.success_rate >= 90.0
+    assert not torch.equal(res.x_adv, PGD(v.classifier, budget_mm=EPS, steps=10)(x, y))
+    with torch.no_grad():
+        logits = v.classifier(x)
+    assert torch.equal(margin.objective(logits, y, None), margin.margin(logits, y, None))
