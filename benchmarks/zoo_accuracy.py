@@ -96,7 +96,8 @@ def main() -> None:
     update_section("zoo_accuracy", (
         "### Model zoo: held-out accuracy of the `small` models on real data\n\n"
         "Each cell trains `configs/<model>_<dataset>.yaml` from scratch (one process, "
-        f"{args.threads} threads) and evaluates on the held-out split of the protocol. Goals: "
+        f"{args.threads} threads) and evaluates the final weights (`keep: last`: no epoch is "
+        "chosen on the test split) on the held-out split of the protocol. Goals: "
         ">= 80 % on NW-UCLA, >= 85 % on HDM05.\n\n"
         f"{table}\n" + (f"Failed cells: {', '.join(failed)}.\n\n" if failed else "") +
         f"Machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, "

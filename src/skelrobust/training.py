@@ -81,6 +81,10 @@ class TrainConfig:
     num_threads: int | None = None
     eval_batch_size: int = 256
     progress: bool = True
+    # "best": keep the epoch with the best held-out top-1 (needs a validation split);
+    # "last": keep the final weights — use it when the held-out split is the test split,
+    # so that no choice is made on test data.
+    keep: str = "best"
 
     def __post_init__(self) -> None:
         self.milestones = tuple(int(m) for m in self.milestones)
@@ -92,6 +96,7 @@ class TrainConfig:
             (self.schedule in ("cosine", "step", "none"), "schedule must be cosine, step or none"),
             (self.grad_clip is None or self.grad_clip > 0, "grad_clip must be > 0"),
             (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
+            (self.keep in ("best", "last"), "keep must be 'best' or 'last'"),
         ]
         for ok, message in checks:
             if not ok:
@@ -365,7 +370,8 @@ def _fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | 
             record.update(val_top1=ev.top1, val_top5=ev.top5, val_loss=ev.loss)
         if ddp is not None:  # rank 0's record (held-out metrics) on every rank
             record = _broadcast(record)
-        score = record.get("val_top1", record["train_top1"])
+        score = (float(epoch) if cfg.keep == "last"
+                 else record.get("val_top1", record["train_top1"]))
         if score > best_score:
             best_score, result.best_epoch = score, epoch
             result.best = dict(record)
