@@ -40,10 +40,11 @@ class SMART(GradientAttack):
     - ``goal`` ``"ab"``, ``"abn"`` (with ``n``, P: 3) or ``"sa"``.
     - ``steps`` (P: 1000 iterations in the authors' attack command; the paper
       reports 20 to 1000): the most optimisation steps; samples stop early.
-    - ``lr`` (O): step length in mm, as the RMS per coordinate of one step (the
+    - ``lr`` (O: 0.5): step length in mm, as the RMS per coordinate of one step (the
       authors take fixed-length steps of the normalised gradient, 0.01 in their
       normalised data units; we state it in mm so it does not depend on the
-      data normalisation or the clip size).
+      data normalisation or the clip size). Smaller steps overshoot the decision
+      boundary less but need more of them.
     - ``w`` (P: 0.6, ``classWeight``): weight of the classification term.
     - ``alpha`` (P: 0.3): weight of ``l_dyn``; ``1 − α`` (P: 0.7) that of ``l_bl``.
     - ``betas`` (P: 0.6, 0, 0.4): ``β_n`` for position, velocity, acceleration (the
@@ -64,7 +65,7 @@ class SMART(GradientAttack):
     name = "smart"
 
     def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3, steps: int = 1000,
-                 lr: float = 0.2, w: float = 0.6, alpha: float = 0.3,
+                 lr: float = 0.5, w: float = 0.6, alpha: float = 0.3,
                  betas: Sequence[float] = (0.6, 0.0, 0.4), budget_mm: float | None = None,
                  norm: str = "linf", class_loss: str = "ce", fps: float | None = None,
                  target_mode: str = "given", seed: int = 0, report: bool = True) -> None:
