@@ -41,9 +41,17 @@ class Victim:
     clean_accuracy: float  # % on the whole test split
 
 
-@cache
 def victim(model: str = "mlp", epochs: int = 8, train_clips: int = 400,
            test_clips: int = 120, seed: int = 0) -> Victim:
+    """The cached victim of :func:`_train_victim`, always handed out in eval mode."""
+    v = _train_victim(model, epochs, train_clips, test_clips, seed)
+    v.classifier.eval()
+    return v
+
+
+@cache
+def _train_victim(model: str, epochs: int, train_clips: int, test_clips: int,
+                  seed: int) -> Victim:
     """Train ``model`` (size ``small``) on ``synthetic`` clips of 32 frames; cached."""
     torch.manual_seed(seed)
     train = load_prepared("synthetic", "train", preprocess_args=PREP, num_clips=train_clips,

@@ -21,6 +21,9 @@ class InputNoise(nn.Module):
         super().__init__()
         self.inner, self.sigma = classifier, sigma
         self.skeleton, self.num_classes = classifier.skeleton, classifier.num_classes
+        # In eval mode like any deployed defense: attacks restore their victim's mode on
+        # exit, and a wrapper left in train mode would put the shared victim in train mode.
+        self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.inner(x + self.sigma * torch.randn_like(x))

@@ -129,7 +129,8 @@ class Attack:
     name = "attack"
 
     def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
-                 target_mode: str = "given", seed: int = 0, report: bool = True) -> None:
+                 target_mode: str = "given", seed: int = 0, report: bool = True,
+                 confidence: float = 1e-3) -> None:
         if goal not in GOALS:
             raise ConfigError(f"{self.name}: goal must be one of {GOALS}, got {goal!r}")
         if target_mode not in TARGET_MODES:
@@ -143,6 +144,9 @@ class Attack:
         self.goal, self.n, self.target_mode = goal, (n if goal == "abn" else 1), target_mode
         self.seed = seed
         self.with_report = report
+        if confidence < 0:
+            raise ConfigError(f"{self.name}: confidence must be >= 0, got {confidence}")
+        self.confidence = confidence
         self.queries: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ public API
@@ -197,7 +201,13 @@ class Attack:
 
     def reached(self, logits: torch.Tensor, y: torch.Tensor,
                 target: torch.Tensor | None) -> torch.Tensor:
-        return goal_reached(logits, y, self.goal, target, self.n)
+        """Goal reached with a safety margin of ``confidence`` logits (for early stopping).
+
+        A sample frozen right at the decision boundary could flip back when its
+        logits are recomputed in another batch (float rounding differs with the
+        batch's shape); the margin keeps "success" stable wherever it is evaluated.
+        """
+        return self.margin(logits, y, target) < -self.confidence
 
     def generators(self, x: torch.Tensor, salt: int = 0) -> list[torch.Generator]:
         """One CPU generator per sample, seeded by ``seed``, ``salt`` and the sample's bytes."""
