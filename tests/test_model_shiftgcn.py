@@ -219,22 +219,6 @@ def test_gradients_reach_the_input_and_parameters():
     assert model.l3.tcn1.shift_out.ypos.grad.abs().max() == pytest.approx(0.01)
 
 
-def test_the_model_learns():
-    model = _model("ntu25").train()
-    gen = torch.Generator().manual_seed(6)
-    x = torch.randn(8, 3, 16, 25, 1, generator=gen)
-    y = torch.arange(8) % NUM_CLASSES
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(8):
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.5 * losses[0]
-
-
 # ----------------------------------------------------------------------------- checkpoints
 @pytest.fixture(scope="module")
 def fake_checkpoint(tmp_path_factory) -> tuple[Path, dict[str, torch.Tensor]]:
