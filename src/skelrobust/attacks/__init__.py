@@ -7,6 +7,7 @@ from skelrobust.attacks.eot import EOT
 from skelrobust.attacks.gradient import BIM, FGSM, IFGSM, MIFGSM, PGD, IterativeGradient
 from skelrobust.attacks.projection import realign_bone_lengths, realign_within_budget
 from skelrobust.attacks.smart import SMART
+from skelrobust.attacks.transfer import Ensemble, TransferResult, transfer_matrix
 from skelrobust.attacks.white_box import GradientAttack
 
 __all__ = [
@@ -21,12 +22,15 @@ __all__ = [
     "Attack",
     "AttackResult",
     "BoneDirectionDiscriminator",
+    "Ensemble",
     "GradientAttack",
     "IterativeGradient",
+    "TransferResult",
     "goal_margin",
     "motion_mask",
     "project_budget",
     "realign_bone_lengths",
     "realign_within_budget",
     "train_discriminator",
+    "transfer_matrix",
 ]

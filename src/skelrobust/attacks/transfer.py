@@ -1,0 +1,120 @@
+"""Transfer attacks: craft on a surrogate (or an ensemble), evaluate on black-box victims.
+
+The adversary has white-box access only to the surrogate(s). For surrogate
+``s`` and victim ``v`` the transfer success rate is measured, as in SMART
+(Wang et al., CVPR 2021, Sec. 5.3) and TASAR (Diao et al., 2024), on the
+clips that ``v`` classifies correctly when clean::
+
+    T[s, v] = |{i : v(x_i) = y_i  and  goal reached by v(x_adv^s_i)}| / |{i : v(x_i) = y_i}|
+
+An :class:`Ensemble` of surrogates averages their logits (Liu et al., ICLR
+2017, "Delving into transferable adversarial examples"), so any white-box
+attack can craft on several models at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from skelrobust.attacks.base import Attack
+from skelrobust.errors import ConfigError
+from skelrobust.metrics import goal_reached
+
+__all__ = ["Ensemble", "TransferResult", "transfer_matrix"]
+
+
+class Ensemble(nn.Module):
+    """Average of the logits of classifiers that share a layout and class list.
+
+    ``weights`` (default uniform) are normalised to sum to one. The ensemble
+    exposes ``skeleton``, ``class_names`` and ``num_classes`` like a
+    :class:`~skelrobust.classifier.Classifier`, so attacks accept it.
+    """
+
+    def __init__(self, members: Sequence[nn.Module], weights: Sequence[float] | None = None):
+        super().__init__()
+        if not members:
+            raise ConfigError("Ensemble: needs at least one member")
+        names = [list(getattr(m, "class_names", [])) for m in members]
+        if any(n != names[0] for n in names):
+            raise ConfigError("Ensemble: members must share the same class names")
+        layouts = {getattr(getattr(m, "skeleton", None), "name", None) for m in members}
+        if len(layouts) > 1:
+            raise ConfigError(f"Ensemble: members must share one skeleton layout, got {layouts}")
+        w = torch.ones(len(members)) if weights is None else torch.as_tensor(weights, dtype=float)
+        if w.shape != (len(members),) or (w < 0).any() or w.sum() <= 0:
+            raise ConfigError("Ensemble: weights must be non-negative, one per member, sum > 0")
+        self.members = nn.ModuleList(members)
+        self.register_buffer("weights", (w / w.sum()).float())
+        self.skeleton = getattr(members[0], "skeleton", None)
+        self.class_names = names[0]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sum(w * m(x) for w, m in zip(self.weights, self.members))
+
+
+@dataclass
+class TransferResult:
+    """Success rates (%) of adversarial motions crafted on each surrogate, on each victim."""
+
+    matrix: dict[str, dict[str, float]]  # surrogate -> victim -> success %
+    counts: dict[str, dict[str, int]]  # surrogate -> victim -> clean-correct clips evaluated
+    white_box: dict[str, float]  # surrogate -> success % on itself
+    goal: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One table row per surrogate, one column per victim."""
+        return [{"surrogate": s, **{v: r for v, r in row.items()}}
+                for s, row in self.matrix.items()]
+
+
+def transfer_matrix(make_attack: Callable[[nn.Module], Attack],
+                    surrogates: Mapping[str, nn.Module], victims: Mapping[str, nn.Module],
+                    x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None,
+                    batch_size: int = 256) -> TransferResult:
+    """Craft with ``make_attack(surrogate)`` on every surrogate; measure every victim.
+
+    ``make_attack`` builds the white-box attack (its goal decides what success
+    means, e.g. ``lambda c: SMART(c, goal="ab")``). A surrogate that also
+    appears among the victims gives the white-box entry of its row.
+    """
+    if not surrogates or not victims:
+        raise ConfigError("transfer_matrix: needs at least one surrogate and one victim")
+    clean_ok = {name: _predict(v, x, batch_size).argmax(1) == y for name, v in victims.items()}
+    matrix: dict[str, dict[str, float]] = {}
+    counts: dict[str, dict[str, int]] = {}
+    white: dict[str, float] = {}
+    goal = ""
+    for s_name, surrogate in surrogates.items():
+        atk = make_attack(surrogate)
+        goal, n = atk.goal, atk.n
+        res = atk.attack(x, y, target)
+        white[s_name] = res.success_rate
+        matrix[s_name], counts[s_name] = {}, {}
+        for v_name, victim in victims.items():
+            hit = goal_reached(_predict(victim, res.x_adv, batch_size), y, goal, res.target, n)
+            ok = clean_ok[v_name]
+            counts[s_name][v_name] = int(ok.sum())
+            matrix[s_name][v_name] = (100.0 * float(hit[ok].float().mean())
+                                      if bool(ok.any()) else float("nan"))
+    return TransferResult(matrix=matrix, counts=counts, white_box=white, goal=goal)
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    finally:
+        model.train(was_training)
