@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from skelrobust.cli import main
@@ -106,3 +107,28 @@ def test_data_info_real_data_json_options_and_missing_split(capsys, real_data_ro
     assert json.loads(out)["splits"]["all"]["layout"] == "hdm05_31"
     code, _, err = run(capsys, "data", "info", "bvh", "--root", bvh_root, "-o", "pattern", "-q")
     assert code == 2 and "KEY=VALUE" in err
+
+
+def test_attack_writes_summary_and_motions(capsys, tmp_path):
+    ckpt = tmp_path / "mlp"
+    code, _, err = run(capsys, "train", "--data", "synthetic", "--model", "mlp", "--size",
+                       "small", "--epochs", "2", "--frames", "16", "--out", str(ckpt), "-q",
+                       "--optimizer", "adam", "--lr", "0.003")
+    assert code == 0, err
+    out = tmp_path / "atk"
+    code, text, err = run(capsys, "attack", str(ckpt), "--attack", "pgd", "--budget-mm", "40",
+                          "--steps", "5", "--n", "12", "--out", str(out), "--json", "-q")
+    assert code == 0, err
+    summary = json.loads(text)
+    assert summary["selected"] == 12 and summary["clean_accuracy"] == 100.0
+    assert json.loads((out / "summary.json").read_text())["success_rate"] == pytest.approx(
+        summary["success_rate"])
+    with np.load(out / "adversarial.npz") as f:
+        delta = np.abs(f["x_adv"] - f["x_clean"])
+        assert f["x_adv"].shape == (12, 3, 16, 25, 1) and delta.max() <= 0.040 + 1e-7
+        assert f["success"].mean() * 100 == pytest.approx(summary["success_rate"])
+    code, _, err = run(capsys, "attack", str(ckpt), "--attack", "smart", "-o", "bogus=1",
+                       "--out", str(out), "-q")
+    assert code == 2 and "bogus" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "attack", str(ckpt), "--attack", "nope", "--out", str(out), "-q")
+    assert code == 2 and "unknown attack 'nope'" in err

@@ -112,14 +112,16 @@ class AttackResult:
             out["perceptual"] = sub.summary()
         return {**out, **self.info}
 
-    def save_npz(self, path: str) -> None:
-        """Adversarial motion and per-sample outcome in one ``.npz`` (no pickles)."""
+    def save_npz(self, path: str, **extra: Any) -> None:
+        """Adversarial motion, per-sample outcome and ``extra`` arrays, one ``.npz``, no pickle."""
         arrays = {k: getattr(self, k).detach().cpu().numpy() for k in (
             "x_adv", "y", "success", "clean_pred", "adv_pred", "iterations", "queries")}
         if self.target is not None:
             arrays["target"] = self.target.cpu().numpy()
         if self.report is not None:
             arrays.update({f"report__{k}": v for k, v in self.report.per_sample.items()})
+        arrays.update({k: np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v)
+                       for k, v in extra.items()})
         np.savez_compressed(path, **arrays)
 
 
