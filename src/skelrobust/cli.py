@@ -226,7 +226,8 @@ def cmd_attack(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     res.save_npz(str(out / "adversarial.npz"), x_clean=x[order], lengths=lengths,
-                 index=order, class_names=np.asarray(clf.class_names))
+                 index=order, class_names=np.asarray(clf.class_names),
+                 layout=np.asarray(clf.skeleton.name))
     summary = {"checkpoint": args.checkpoint, "data": args.data, "split": args.split,
                "attack": args.attack, "arguments": kwargs, "selected": len(order),
                "correct_in_split": len(correct), "split_size": len(y), **res.summary()}
@@ -238,6 +239,35 @@ def cmd_attack(args: argparse.Namespace) -> None:
             f"{summary['iterations_mean']:.1f} steps\n\nperceptual report (successful clips):\n"
             + format_table(rows) + f"\nwrote {out / 'summary.json'} and {out / 'adversarial.npz'}")
     _emit(args, summary, text)
+
+
+def cmd_render(args: argparse.Namespace) -> None:
+    from skelrobust.report.animation import render_comparison
+
+    src = Path(args.source)
+    src = src / "adversarial.npz" if src.is_dir() else src
+    try:
+        f = np.load(src, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"render: cannot read {str(src)!r} ({err}); expected the "
+                          "adversarial.npz that 'skelrobust attack' writes") from None
+    with f:
+        missing = {"x_adv", "x_clean", "y", "adv_pred", "class_names", "layout"} - set(f.files)
+        if missing:
+            raise ConfigError(f"render: {str(src)!r} lacks {sorted(missing)}")
+        count = len(f["y"])
+        if not 0 <= args.index < count:
+            raise ConfigError(f"render: --index must be in [0, {count}), got {args.index}")
+        i, names = args.index, [str(c) for c in f["class_names"]]
+        truth, pred = names[int(f["y"][i])], names[int(f["adv_pred"][i])]
+        clean_pred = names[int(f["clean_pred"][i])] if "clean_pred" in f.files else truth
+        length = int(f["lengths"][i]) if "lengths" in f.files else None
+        path = render_comparison(
+            f["x_clean"][i], f["x_adv"][i], str(f["layout"]), args.out, length=length,
+            fps=args.fps, labels=(f"true: {truth} | pred: {clean_pred}",
+                                  f"true: {truth} | pred: {pred}"))
+    _emit(args, {"source": str(src), "index": i, "true": truth, "clean_pred": clean_pred,
+                 "adversarial_pred": pred, "out": str(path)}, f"wrote {path}")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -328,6 +358,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="any other attack argument, repeatable (e.g. -o w=0.6)")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_attack)
+
+    p = sub.add_parser("render", parents=[common],
+                       help="animate clean vs adversarial motion (GIF or MP4)")
+    p.add_argument("source", help="attack output folder or its adversarial.npz")
+    p.add_argument("--index", type=int, default=0, help="which attacked clip")
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--out", required=True, help="output .gif or .mp4")
+    p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("demo", parents=[common], help="train and evaluate end to end")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
