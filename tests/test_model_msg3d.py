@@ -136,53 +136,6 @@ def test_base_parameter_count():
     assert 0.1e6 < _params(small) < 0.5e6
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_runs_on_every_layout(layout):
-    v = get_skeleton(layout).num_joints
-    for m in (1, 2):
-        model = _model(layout, num_bodies=m)
-        for t in (1, 12):
-            out = model(torch.randn(2, 3, t, v, m))
-            assert out.shape == (2, 5) and torch.isfinite(out).all()
-        model.eval()
-        with torch.no_grad():
-            assert model(torch.randn(1, 3, 7, v, m)).shape == (1, 5)
-
-
-def test_batch_equals_single_in_eval_and_is_deterministic():
-    model = _model("ntu25", num_bodies=2)
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for _ in range(2):
-            model(torch.randn(6, 3, 16, 25, 2, generator=gen) * 0.5 + 0.2)
-    model.eval()
-    x = torch.randn(4, 3, 16, 25, 2, generator=gen)
-    x[1, ..., 1] = 0
-    with torch.no_grad():
-        batch = model(x)
-        alone = torch.cat([model(x[i:i + 1]) for i in range(4)])
-    torch.testing.assert_close(alone, batch, atol=1e-5, rtol=1e-5)
-    twin = _model("ntu25", num_bodies=2)
-    twin.load_state_dict(model.state_dict())
-    twin.eval()
-    with torch.no_grad():
-        assert torch.equal(twin(x), batch)
-    a, b = _model(seed=3), _model(seed=3)
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
-    assert not torch.equal(_model(seed=4).fc.weight, a.fc.weight)
-
-
-def test_gradients_reach_input_and_every_parameter():
-    model = _model("kinect20").eval()
-    x = torch.randn(3, 3, 12, 20, 1, requires_grad=True)
-    torch.nn.functional.cross_entropy(model(x), torch.tensor([0, 1, 2])).backward()
-    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
-    for name, p in model.named_parameters():
-        assert p.grad is not None, name
-    assert all(m.A_res.grad.abs().sum() > 0 for m in model.modules()
-               if isinstance(m, MultiScaleGraphConv))
-
-
 def test_errors():
     model = _model("ntu25")
     with pytest.raises(ShapeError, match=r"msg3d.*ntu25"):
