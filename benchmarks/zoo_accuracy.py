@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, command, machine, update_section, write_json
+from common import RESULTS, ROOT, command, machine, update_section, write_json
 from skelrobust.report.tables import format_table
 
 MODELS = ["hrnn", "stgcn", "asgcn", "dgnn", "agcn", "ctrgcn", "sgn", "msg3d", "shiftgcn", "mlp"]
@@ -80,6 +80,12 @@ def main() -> None:
             if row is not None:
                 print(json.dumps(row), flush=True)
                 rows.append(row)
+    # Keep the cells of earlier runs (e.g. other datasets) that this run did not redo.
+    previous = RESULTS / "zoo_accuracy.json"
+    if previous.exists():
+        redone = {(r["model"], r["dataset"]) for r in rows}
+        rows = [r for r in json.loads(previous.read_text()).get("rows", [])
+                if (r["model"], r["dataset"]) not in redone] + rows
     info = machine()
     write_json("zoo_accuracy", {"machine": info, "command": command(), "rows": rows})
     done = [r for r in rows if "error" not in r]
@@ -96,8 +102,9 @@ def main() -> None:
     update_section("zoo_accuracy", (
         "### Model zoo: held-out accuracy of the `small` models on real data\n\n"
         "Each cell trains `configs/<model>_<dataset>.yaml` from scratch (one process, "
-        f"{args.threads} threads) and evaluates the final weights (`keep: last`: no epoch is "
-        "chosen on the test split) on the held-out split of the protocol. Goals: "
+        f"{args.threads} threads; cells of earlier runs are kept) and evaluates the final "
+        "weights (`keep: last`: no epoch is chosen on the test split) on the held-out "
+        "split of the protocol. Goals: "
         ">= 80 % on NW-UCLA, >= 85 % on HDM05.\n\n"
         f"{table}\n" + (f"Failed cells: {', '.join(failed)}.\n\n" if failed else "") +
         f"Machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, "
