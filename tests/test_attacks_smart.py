@@ -156,7 +156,7 @@ def test_smart_success_per_goal_and_perceptual_report(v, batch, ab):
     assert not bool((top3[abn.success] == y[abn.success, None]).any())
     per = ab.summary()["perceptual"]
     # sensible: tens of mm on average for this (robust) MLP, bones kept within a few %
-    assert 1.0 < per["joint_mm_mean"] < 80.0
+    assert 15.0 < per["joint_mm_mean"] < 60.0  # measured 38 mm
     assert per["bone_pct_mean"] < 6.0
 
 
