@@ -27,8 +27,8 @@ from train_throughput import throughput
 LAYOUT, CLASSES, FRAMES = "ntu25", 60, 64
 
 
-def _rnn_flops(module: nn.RNNBase, inputs: tuple, output: object) -> None:
-    """Multiply-adds of a recurrent layer, which ``FlopCounterMode`` does not see.
+def _rnn_flops(module: nn.RNNBase, inputs: tuple) -> int:
+    """FLOPs of one call of a recurrent layer, which ``FlopCounterMode`` does not see.
 
     Per time step, layer and direction: ``gates · (in·hidden + hidden·hidden)``
     multiply-adds (gates 1 for RNN, 3 for GRU, 4 for LSTM); 2 FLOPs each.
@@ -43,10 +43,7 @@ def _rnn_flops(module: nn.RNNBase, inputs: tuple, output: object) -> None:
     for _ in range(module.num_layers):
         total += dirs * gates * (width * h + h * h)
         width = h * dirs
-    _RNN_FLOPS.append(2 * steps * total)
-
-
-_RNN_FLOPS: list[int] = []
+    return 2 * steps * total
 
 
 def forward_flops(name: str, size: str) -> tuple[int, float]:
@@ -54,15 +51,15 @@ def forward_flops(name: str, size: str) -> tuple[int, float]:
     torch.manual_seed(0)
     model = create_model(name, skeleton=LAYOUT, num_classes=CLASSES, size=size).eval()
     params = sum(p.numel() for p in model.parameters())
-    hooks = [m.register_forward_hook(_rnn_flops) for m in model.modules()
-             if isinstance(m, nn.RNNBase)]
-    _RNN_FLOPS.clear()
+    rnn_flops: list[int] = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out: rnn_flops.append(_rnn_flops(mod, inp)))
+             for m in model.modules() if isinstance(m, nn.RNNBase)]
     x = torch.randn(1, 3, FRAMES, 25, 1)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(x)
     for hook in hooks:
         hook.remove()
-    return params, (counter.get_total_flops() + sum(_RNN_FLOPS)) / 1e9
+    return params, (counter.get_total_flops() + sum(rnn_flops)) / 1e9
 
 
 def main() -> None:
