@@ -202,6 +202,7 @@ def cmd_attack(args: argparse.Namespace) -> None:
     import torch
 
     from skelrobust.attacks.registry import create_attack
+    from skelrobust.attacks.sampling import choose_clips, correct_mask
     from skelrobust.classifier import Classifier
     from skelrobust.config import load_prepared
     from skelrobust.report.tables import format_table
@@ -209,13 +210,11 @@ def cmd_attack(args: argparse.Namespace) -> None:
     clf = Classifier.load(args.checkpoint).eval()
     data = load_prepared(args.data, args.split, args.root, clf.preprocess)
     x, y = data.tensors()
-    with torch.no_grad():
-        correct = torch.nonzero(clf.predict_logits(x).argmax(1) == y).flatten()
-    if len(correct) == 0:
+    correct = correct_mask(clf, x, y)
+    if not bool(correct.any()):
         raise ConfigError(f"attack: the classifier gets no clip of {args.data} {args.split} right")
     # A seeded choice among the correctly classified clips (attacks start from a correct label).
-    order = correct[torch.randperm(len(correct), generator=torch.Generator().manual_seed(
-        args.seed))][:args.n].sort().values
+    order = choose_clips(correct, args.n, args.seed)
     kwargs = {"goal": args.goal, "n": args.top_n, "target_mode": args.target_mode,
               "steps": args.steps, "budget_mm": args.budget_mm, "norm": args.norm,
               "seed": args.seed, **_options(args.option)}
@@ -230,7 +229,7 @@ def cmd_attack(args: argparse.Namespace) -> None:
                  layout=np.asarray(clf.skeleton.name))
     summary = {"checkpoint": args.checkpoint, "data": args.data, "split": args.split,
                "attack": args.attack, "arguments": kwargs, "selected": len(order),
-               "correct_in_split": len(correct), "split_size": len(y), **res.summary()}
+               "correct_in_split": int(correct.sum()), "split_size": len(y), **res.summary()}
     (out / "summary.json").write_text(json.dumps(_clean(summary), indent=2))
     per = summary.get("perceptual", {})
     rows = [{"metric": k, "value": v} for k, v in per.items()]

@@ -6,6 +6,7 @@ from skelrobust.attacks.discriminator import BoneDirectionDiscriminator, train_d
 from skelrobust.attacks.eot import EOT
 from skelrobust.attacks.gradient import BIM, FGSM, IFGSM, MIFGSM, PGD, IterativeGradient
 from skelrobust.attacks.projection import realign_bone_lengths, realign_within_budget
+from skelrobust.attacks.sampling import batched_logits, choose_clips, correct_mask
 from skelrobust.attacks.smart import SMART
 from skelrobust.attacks.transfer import Ensemble, TransferResult, transfer_matrix
 from skelrobust.attacks.white_box import GradientAttack
@@ -26,6 +27,9 @@ __all__ = [
     "GradientAttack",
     "IterativeGradient",
     "TransferResult",
+    "batched_logits",
+    "choose_clips",
+    "correct_mask",
     "goal_margin",
     "motion_mask",
     "project_budget",

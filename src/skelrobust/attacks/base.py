@@ -95,13 +95,22 @@ class AttackResult:
 
     @property
     def success_rate(self) -> float:
+        """Goal reached, % of all samples (a clip misclassified when clean may count)."""
         return 100.0 * float(self.success.float().mean()) if len(self.success) else float("nan")
+
+    @property
+    def success_rate_clean_correct(self) -> float:
+        """Goal reached, % of the samples the classifier got right when clean (NaN if none)."""
+        ok = self.clean_pred.to(self.y.device) == self.y
+        return (100.0 * float(self.success[ok].float().mean()) if bool(ok.any())
+                else float("nan"))
 
     def summary(self) -> dict[str, Any]:
         """Success rate, cost and the aggregated perceptual report over *successful* samples."""
         out: dict[str, Any] = {
             "goal": self.goal if self.goal != "abn" else f"abn-{self.n}",
             "samples": len(self.y), "success_rate": self.success_rate,
+            "success_rate_clean_correct": self.success_rate_clean_correct,
             "clean_accuracy": 100.0 * float((self.clean_pred == self.y).float().mean()),
             "iterations_mean": float(self.iterations.float().mean()),
             "queries_mean": float(self.queries.float().mean()), "seconds": self.seconds,

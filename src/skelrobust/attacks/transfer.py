@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from skelrobust.attacks.base import Attack
+from skelrobust.attacks.sampling import batched_logits, correct_mask
 from skelrobust.errors import ConfigError
 from skelrobust.metrics import goal_reached
 
@@ -90,7 +91,7 @@ def transfer_matrix(make_attack: Callable[[nn.Module], Attack],
     """
     if not surrogates or not victims:
         raise ConfigError("transfer_matrix: needs at least one surrogate and one victim")
-    clean_ok = {name: _predict(v, x, batch_size).argmax(1) == y for name, v in victims.items()}
+    clean_ok = {name: correct_mask(v, x, y, batch_size) for name, v in victims.items()}
     matrix: dict[str, dict[str, float]] = {}
     counts: dict[str, dict[str, int]] = {}
     white: dict[str, float] = {}
@@ -102,19 +103,11 @@ def transfer_matrix(make_attack: Callable[[nn.Module], Attack],
         white[s_name] = res.success_rate
         matrix[s_name], counts[s_name] = {}, {}
         for v_name, victim in victims.items():
-            hit = goal_reached(_predict(victim, res.x_adv, batch_size), y, goal, res.target, n)
+            adv_logits = batched_logits(victim, res.x_adv, batch_size)
+            hit = goal_reached(adv_logits, y, goal, res.target, n)
             ok = clean_ok[v_name]
             counts[s_name][v_name] = int(ok.sum())
             matrix[s_name][v_name] = (100.0 * float(hit[ok].float().mean())
                                       if bool(ok.any()) else float("nan"))
     return TransferResult(matrix=matrix, counts=counts, white_box=white, goal=goal)
 
-
-@torch.no_grad()
-def _predict(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    was_training = model.training
-    model.eval()
-    try:
-        return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-    finally:
-        model.train(was_training)

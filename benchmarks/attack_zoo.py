@@ -1,0 +1,217 @@
+"""White-box attacks on the model zoo's ``small`` checkpoints (NW-UCLA, HDM05).
+
+    python benchmarks/attack_zoo.py                         # every run, model and dataset
+    python benchmarks/attack_zoo.py --datasets hdm05 --models stgcn agcn --runs smart-ab
+    python benchmarks/attack_zoo.py --tables-only           # rebuild the docs from the JSON
+
+Per dataset, the attacked clips are ``--samples`` test clips (seeded) that
+*every* model of the dataset classifies correctly, so each table compares the
+models on the same motions and the adversarial motions of one model can be
+replayed on the others (the transfer matrix, no extra crafting). Each run
+(attack × goal, ``RUNS``) on each model is one cell; cells are resumable: their
+summary goes into ``benchmarks/results/attack_zoo.json`` as soon as it is done
+and the adversarial motions into ``<models>/attacks/`` (not committed). The
+checkpoints come from ``benchmarks/zoo_accuracy.py`` (``<models>/<model>_<dataset>``;
+``--train-missing`` trains absent ones with it).
+
+Writes the sections ``attack_smart``, ``attack_ciasa``, ``attack_pgd``,
+``attack_transfer`` of ``docs/BENCHMARKS.md``; ``attack_cost.py`` the cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from attack_tables import write_attack_sections
+from common import RESULTS, command, machine, write_json
+from skelrobust.attacks import CIASA, choose_clips, correct_mask
+from skelrobust.attacks.registry import create_attack
+from skelrobust.classifier import Classifier
+from skelrobust.config import load_prepared
+from skelrobust.metrics import goal_reached
+from zoo_accuracy import MODELS, models_dir, train_cell
+
+DATASETS = ("nw-ucla", "hdm05")
+# run name -> (attack, arguments). SMART: the paper's setting (1000 steps at most,
+# per-sample early stop). CIASA: its defaults (20 mm L-inf, 200 steps, 30 deg, GAN
+# regulariser with a discriminator trained on the training clips). PGD: L-inf 10 mm,
+# 50 steps, random start, no early stop (the standard fixed-budget attack).
+RUNS: dict[str, tuple[str, dict[str, Any]]] = {
+    "smart-ab": ("smart", {"goal": "ab"}),
+    "smart-abn3": ("smart", {"goal": "abn", "n": 3}),
+    "smart-abn5": ("smart", {"goal": "abn", "n": 5}),
+    "smart-sa": ("smart", {"goal": "sa", "target_mode": "random"}),
+    "ciasa-ab": ("ciasa", {"goal": "ab"}),
+    "ciasa-sa": ("ciasa", {"goal": "sa", "target_mode": "random"}),
+    "pgd-ab": ("pgd", {"goal": "ab", "budget_mm": 10.0, "steps": 50}),
+    "pgd-sa": ("pgd", {"goal": "sa", "target_mode": "random", "budget_mm": 10.0,
+                       "steps": 50}),
+}
+STORE = RESULTS / "attack_zoo.json"
+
+
+def load_store() -> dict[str, Any]:
+    return json.loads(STORE.read_text()) if STORE.exists() else {"cells": {}, "sets": {}}
+
+
+def save_store(store: dict[str, Any]) -> None:
+    write_json("attack_zoo", store)
+
+
+def adv_path(dataset: str, model: str, run: str) -> Path:
+    return models_dir() / "attacks" / f"{dataset}_{model}_{run}.npz"
+
+
+def load_victims(dataset: str, models: list[str], data_root: Path,
+                 train_missing: bool) -> dict[str, Classifier]:
+    victims = {}
+    for model in models:
+        path = models_dir() / f"{model}_{dataset}" / "classifier.safetensors"
+        if not path.exists() and train_missing:
+            train_cell(model, dataset, data_root, force=False, threads=torch.get_num_threads())
+        if not path.exists():
+            print(f"skip {model} on {dataset}: no checkpoint {path} (run "
+                  "benchmarks/zoo_accuracy.py or pass --train-missing)")
+            continue
+        victims[model] = Classifier.load(path).eval()
+    return victims
+
+
+def attack_set(dataset: str, victims: dict[str, Classifier], data_root: Path, samples: int,
+               seed: int) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Test data, and ``samples`` seeded clips every victim classifies correctly."""
+    prep = [json.dumps(v.preprocess, sort_keys=True) for v in victims.values()]
+    if len(set(prep)) != 1:
+        raise SystemExit(f"{dataset}: the checkpoints preprocess differently; attack them "
+                         "in separate runs")
+    first = next(iter(victims.values()))
+    data = load_prepared(dataset, "test", str(data_root / dataset), first.preprocess)
+    x, y = data.tensors()
+    ok = correct_mask(victims.values(), x, y)
+    index = choose_clips(ok, samples, seed)
+    lengths = torch.from_numpy(data.lengths[index.numpy()])
+    return data, x[index], y[index], lengths, index
+
+
+def make_attack(run: str, clf: Classifier, discriminator: Any, seed: int) -> Any:
+    name, kwargs = RUNS[run]
+    if name == "ciasa":
+        return CIASA(clf, discriminator=discriminator, seed=seed, **kwargs)
+    return create_attack(name, clf, seed=seed, **kwargs)
+
+
+def run_cell(run: str, model: str, clf: Classifier, x: torch.Tensor, y: torch.Tensor,
+             lengths: torch.Tensor, discriminator: Any, seed: int) -> dict[str, Any]:
+    atk = make_attack(run, clf, discriminator, seed)
+    res = atk.attack(x, y, lengths=lengths)
+    summary = res.summary()
+    summary.update(run=run, model=model, attack=RUNS[run][0], arguments=RUNS[run][1],
+                   threads=torch.get_num_threads())
+    return {"summary": summary, "result": res}
+
+
+def transfer_rows(dataset: str, victims: dict[str, Classifier], x: torch.Tensor,
+                  y: torch.Tensor, run: str) -> list[dict[str, Any]]:
+    """Replay each surrogate's adversarial motions on every victim (AB success %)."""
+    rows = []
+    for s_name in victims:
+        path = adv_path(dataset, s_name, run)
+        if not path.exists():
+            continue
+        with np.load(path) as z:
+            x_adv = torch.from_numpy(z["x_adv"])
+            same = np.array_equal(z["x_clean"], x.numpy())
+        if not same:
+            continue  # crafted on another clip set (other --samples or --seed)
+        row: dict[str, Any] = {"surrogate": s_name}
+        for v_name, victim in victims.items():
+            with torch.no_grad():
+                hit = goal_reached(victim.predict_logits(x_adv), y, "ab")
+            row[v_name] = 100.0 * float(hit.float().mean())
+        rows.append(row)
+    return rows
+
+
+def fit_discriminator(dataset: str, clf: Classifier, data_root: Path, seed: int) -> Any:
+    train = load_prepared(dataset, "train", str(data_root / dataset), clf.preprocess)
+    x, _ = train.tensors()
+    t0 = time.perf_counter()
+    disc = CIASA(clf, seed=seed).fit_discriminator(x, steps=300)
+    print(f"{dataset}: discriminator trained on {len(x)} clips in "
+          f"{time.perf_counter() - t0:.1f} s", flush=True)
+    return disc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    ap.add_argument("--models", nargs="+", default=MODELS)
+    ap.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+    ap.add_argument("--samples", type=int, default=32)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--data", default=os.environ.get("SKELROBUST_DATA", str(
+        Path(__file__).resolve().parents[2] / "shared" / "data")))
+    ap.add_argument("--force", action="store_true", help="redo cells that have a result")
+    ap.add_argument("--train-missing", action="store_true")
+    ap.add_argument("--tables-only", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    store = load_store()
+    data_root = Path(args.data)
+    for dataset in [] if args.tables_only else args.datasets:
+        victims = load_victims(dataset, args.models, data_root, args.train_missing)
+        if not victims:
+            continue
+        _, x, y, lengths, index = attack_set(dataset, victims, data_root, args.samples,
+                                             args.seed)
+        store["sets"][dataset] = {"models": list(victims), "index": index.tolist(),
+                                  "samples": len(index), "seed": args.seed}
+        print(f"{dataset}: {len(index)} clips correct for all of {list(victims)}", flush=True)
+        disc = None
+        for run in args.runs:
+            for model, clf in victims.items():
+                key = f"{dataset}/{model}/{run}"
+                cell = store["cells"].get(key)
+                if (cell and not args.force and cell.get("index") == index.tolist()
+                        and adv_path(dataset, model, run).exists()):
+                    continue
+                if RUNS[run][0] == "ciasa" and disc is None:
+                    disc = fit_discriminator(dataset, clf, data_root, args.seed)
+                out = run_cell(run, model, clf, x, y, lengths, disc, args.seed)
+                res, summary = out["result"], out["summary"]
+                adv_path(dataset, model, run).parent.mkdir(parents=True, exist_ok=True)
+                res.save_npz(str(adv_path(dataset, model, run)), x_clean=x, lengths=lengths,
+                             index=index, class_names=np.asarray(clf.class_names),
+                             layout=np.asarray(clf.skeleton.name))
+                store["cells"][key] = {**summary, "dataset": dataset, "index": index.tolist(),
+                                       "command": command()}
+                store["machine"] = machine()
+                save_store(store)
+                per = summary.get("perceptual", {})
+                print(f"{key}: success {summary['success_rate']:.1f} %, "
+                      f"{summary['iterations_mean']:.0f} it, "
+                      f"joint {per.get('joint_mm_mean', float('nan')):.1f} mm, "
+                      f"bone {per.get('bone_pct_mean', float('nan')):.2f} %, "
+                      f"{summary['seconds']:.1f} s", flush=True)
+        for run in ("smart-ab", "pgd-ab", "ciasa-ab"):
+            rows = transfer_rows(dataset, victims, x, y, run)
+            if rows:
+                store.setdefault("transfer", {})[f"{dataset}/{run}"] = rows
+        save_store(store)
+    write_attack_sections(store)
+
+
+if __name__ == "__main__":
+    main()
