@@ -6,6 +6,7 @@ from typing import Any
 
 from common import update_section
 from skelrobust.report.tables import format_table
+from zoo_accuracy import MODELS
 
 GOAL_COLUMNS = {"ab": "AB %", "abn-3": "ABN-3 %", "abn-5": "ABN-5 %", "sa": "SA %"}
 PERCEPTUAL = {"joint_mm_mean": "joint mm", "joint_mm_max": "joint max mm",
@@ -28,6 +29,11 @@ TITLES = {
 }
 
 
+def _order(dataset: str, model: str) -> tuple[str, int, str]:
+    """Datasets alphabetically, models in the zoo's order (as in the accuracy table)."""
+    return dataset, MODELS.index(model) if model in MODELS else len(MODELS), model
+
+
 def _cells(store: dict[str, Any], attack: str) -> list[dict[str, Any]]:
     return [c for c in store.get("cells", {}).values() if c.get("attack") == attack]
 
@@ -40,13 +46,13 @@ def success_table(cells: list[dict[str, Any]]) -> str:
         row[GOAL_COLUMNS.get(c["goal"], c["goal"])] = c["success_rate"]
         row["clips"] = c["samples"]
     goals = [g for g in GOAL_COLUMNS.values() if any(g in r for r in by_key.values())]
-    rows = [by_key[k] for k in sorted(by_key)]
+    rows = [by_key[k] for k in sorted(by_key, key=lambda k: _order(*k))]
     return format_table(rows, ["dataset", "model", *goals, "clips"], fmt="markdown")
 
 
 def perceptual_table(cells: list[dict[str, Any]], check_goal: bool) -> str:
     rows = []
-    for c in sorted(cells, key=lambda c: (c["dataset"], c["goal"], c["model"])):
+    for c in sorted(cells, key=lambda c: (c["goal"], *_order(c["dataset"], c["model"]))):
         row = {"dataset": c["dataset"], "model": c["model"], "goal": c["goal"],
                "success %": c["success_rate"], "iterations": c["iterations_mean"],
                "s": c["seconds"]}

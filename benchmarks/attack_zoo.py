@@ -21,6 +21,7 @@ Writes the sections ``attack_smart``, ``attack_ciasa``, ``attack_pgd``,
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import sys
@@ -34,10 +35,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from attack_tables import write_attack_sections
-from common import RESULTS, command, machine, write_json
+from common import RESULTS, ROOT, command, machine, update_section, write_json
 from skelrobust.attacks import CIASA, choose_clips, correct_mask
 from skelrobust.attacks.registry import create_attack
 from skelrobust.classifier import Classifier
+from skelrobust.cli import main as cli_main
 from skelrobust.config import load_prepared
 from skelrobust.metrics import goal_reached
 from zoo_accuracy import MODELS, models_dir, train_cell
@@ -65,8 +67,17 @@ def load_store() -> dict[str, Any]:
     return json.loads(STORE.read_text()) if STORE.exists() else {"cells": {}, "sets": {}}
 
 
-def save_store(store: dict[str, Any]) -> None:
-    write_json("attack_zoo", store)
+def save_store(store: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``store`` into the file (under a lock: runs on other datasets may be writing too)."""
+    STORE.parent.mkdir(parents=True, exist_ok=True)
+    with open(STORE.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        merged = load_store()
+        for key in ("cells", "sets", "transfer"):
+            merged.setdefault(key, {}).update(store.get(key, {}))
+        merged["machine"] = store.get("machine", merged.get("machine"))
+        write_json("attack_zoo", merged)
+    return merged
 
 
 def adv_path(dataset: str, model: str, run: str) -> Path:
@@ -166,6 +177,8 @@ def main() -> None:
     ap.add_argument("--force", action="store_true", help="redo cells that have a result")
     ap.add_argument("--train-missing", action="store_true")
     ap.add_argument("--tables-only", action="store_true")
+    ap.add_argument("--render", metavar="DATASET/MODEL",
+                    help="animate the first successful smart-ab clip of that cell into docs/img")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     store = load_store()
@@ -210,7 +223,35 @@ def main() -> None:
             if rows:
                 store.setdefault("transfer", {})[f"{dataset}/{run}"] = rows
         save_store(store)
-    write_attack_sections(store)
+    write_attack_sections(save_store(store))
+    if args.render:
+        render_sample(store, *args.render.split("/"))
+
+
+def render_sample(store: dict[str, Any], dataset: str, model: str, run: str = "smart-ab") -> None:
+    """GIF of the first successful clip of a cell, through ``skelrobust render``."""
+    src = adv_path(dataset, model, run)
+    with np.load(src) as z:
+        hits = np.flatnonzero(z["success"])
+        if not len(hits):
+            raise SystemExit(f"render: no successful clip in {src}")
+        index = int(hits[0])
+        truth, pred = (str(z["class_names"][int(z[k][index])]) for k in ("y", "adv_pred"))
+        joint_mm = float(z["report__joint_mm_mean"][index])
+        bone_pct = float(z["report__bone_pct_mean"][index])
+    out = ROOT / "docs" / "img" / f"{run}_{dataset}_{model}.gif"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cli_main(["render", str(src), "--index", str(index), "--out", str(out), "--fps", "15"])
+    rel = out.relative_to(ROOT / "docs")
+    update_section("attack_render", (
+        f"### A rendered sample: {run} on {model} ({dataset})\n\n"
+        f"![clean vs adversarial]({rel})\n\n"
+        f"Left the clean clip, right SMART's adversarial motion (overlaid on the clean one in "
+        f"grey): true class `{truth}`, predicted `{pred}` after the attack; mean joint "
+        f"displacement {joint_mm:.1f} mm, mean bone-length change {bone_pct:.2f} %. The first "
+        f"successful clip of the cell (not hand-picked), shown at 15 frames/s.\n\n"
+        f"Command: `{command()}` (the GIF comes from `skelrobust render {src.name} --index "
+        f"{index} --out {rel} --fps 15` on the cell's `.npz`)\n"))
 
 
 if __name__ == "__main__":
