@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench bench-zoo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ bench: $(STAMP)
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/dataset_loading.py
 	$(PY) benchmarks/demo_time.py
+
+# The model zoo on real data and the white-box attacks on it: hours on 2 CPU cores,
+# resumable (trained checkpoints in models/zoo, finished attack cells in the JSON).
+bench-zoo: $(STAMP)
+	$(PY) benchmarks/model_zoo.py
+	$(PY) benchmarks/zoo_accuracy.py --jobs 2 --threads 1
+	$(PY) benchmarks/attack_zoo.py --samples 16 --render nw-ucla/stgcn
+	$(PY) benchmarks/attack_cost.py --dataset hdm05
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache runs
