@@ -263,8 +263,8 @@ def cmd_render(args: argparse.Namespace) -> None:
         length = int(f["lengths"][i]) if "lengths" in f.files else None
         path = render_comparison(
             f["x_clean"][i], f["x_adv"][i], str(f["layout"]), args.out, length=length,
-            fps=args.fps, labels=(f"true: {truth} | pred: {clean_pred}",
-                                  f"true: {truth} | pred: {pred}"))
+            fps=args.fps, labels=(f"true: {truth}\npred: {clean_pred}",
+                                  f"true: {truth}\npred: {pred}"))
     _emit(args, {"source": str(src), "index": i, "true": truth, "clean_pred": clean_pred,
                  "adversarial_pred": pred, "out": str(path)}, f"wrote {path}")
 
