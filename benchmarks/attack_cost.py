@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -71,7 +70,6 @@ def samples_per_second(clf: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from attack_zoo import attack_set, load_victims
     from common import command, machine, update_section, write_json
     from skelrobust.report.tables import format_table
@@ -89,7 +87,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     victims = load_victims(args.dataset, args.models, Path(args.data), train_missing=False)
-    _, x, y, _, _ = attack_set(args.dataset, victims, Path(args.data), args.batch, seed=0)
+    x, y, _, _ = attack_set(args.dataset, victims, Path(args.data), args.batch, seed=0)
     rows = []
     for name, clf in victims.items():
         row = {"model": name, **cost_ratio(clf, x, y, args.steps, args.repeats),

@@ -36,12 +36,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from attack_tables import write_attack_sections
 from common import RESULTS, ROOT, command, machine, update_section, write_json
-from skelrobust.attacks import CIASA, choose_clips, correct_mask
+from skelrobust.attacks import (
+    CIASA,
+    AttackResult,
+    choose_clips,
+    correct_mask,
+    replay_success,
+    train_discriminator,
+)
 from skelrobust.attacks.registry import create_attack
 from skelrobust.classifier import Classifier
 from skelrobust.cli import main as cli_main
 from skelrobust.config import load_prepared
-from skelrobust.metrics import goal_reached
 from zoo_accuracy import MODELS, models_dir, train_cell
 
 DATASETS = ("nw-ucla", "hdm05")
@@ -100,8 +106,8 @@ def load_victims(dataset: str, models: list[str], data_root: Path,
 
 
 def attack_set(dataset: str, victims: dict[str, Classifier], data_root: Path, samples: int,
-               seed: int) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Test data, and ``samples`` seeded clips every victim classifies correctly."""
+               seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(x, y, lengths, index)`` of ``samples`` seeded test clips every victim gets right."""
     prep = [json.dumps(v.preprocess, sort_keys=True) for v in victims.values()]
     if len(set(prep)) != 1:
         raise SystemExit(f"{dataset}: the checkpoints preprocess differently; attack them "
@@ -112,7 +118,7 @@ def attack_set(dataset: str, victims: dict[str, Classifier], data_root: Path, sa
     ok = correct_mask(victims.values(), x, y)
     index = choose_clips(ok, samples, seed)
     lengths = torch.from_numpy(data.lengths[index.numpy()])
-    return data, x[index], y[index], lengths, index
+    return x[index], y[index], lengths, index
 
 
 def make_attack(run: str, clf: Classifier, discriminator: Any, seed: int) -> Any:
@@ -123,18 +129,19 @@ def make_attack(run: str, clf: Classifier, discriminator: Any, seed: int) -> Any
 
 
 def run_cell(run: str, model: str, clf: Classifier, x: torch.Tensor, y: torch.Tensor,
-             lengths: torch.Tensor, discriminator: Any, seed: int) -> dict[str, Any]:
-    atk = make_attack(run, clf, discriminator, seed)
-    res = atk.attack(x, y, lengths=lengths)
+             lengths: torch.Tensor, discriminator: Any,
+             seed: int) -> tuple[AttackResult, dict[str, Any]]:
+    res = make_attack(run, clf, discriminator, seed).attack(x, y, lengths=lengths)
     summary = res.summary()
     summary.update(run=run, model=model, attack=RUNS[run][0], arguments=RUNS[run][1],
                    threads=torch.get_num_threads())
-    return {"summary": summary, "result": res}
+    return res, summary
 
 
 def transfer_rows(dataset: str, victims: dict[str, Classifier], x: torch.Tensor,
                   y: torch.Tensor, run: str) -> list[dict[str, Any]]:
     """Replay each surrogate's adversarial motions on every victim (AB success %)."""
+    clean_ok = {name: correct_mask(v, x, y) for name, v in victims.items()}  # all, by choice
     rows = []
     for s_name in victims:
         path = adv_path(dataset, s_name, run)
@@ -147,9 +154,7 @@ def transfer_rows(dataset: str, victims: dict[str, Classifier], x: torch.Tensor,
             continue  # crafted on another clip set (other --samples or --seed)
         row: dict[str, Any] = {"surrogate": s_name}
         for v_name, victim in victims.items():
-            with torch.no_grad():
-                hit = goal_reached(victim.predict_logits(x_adv), y, "ab")
-            row[v_name] = 100.0 * float(hit.float().mean())
+            row[v_name] = replay_success(victim, x_adv, y, clean_ok[v_name], "ab")
         rows.append(row)
     return rows
 
@@ -158,7 +163,7 @@ def fit_discriminator(dataset: str, clf: Classifier, data_root: Path, seed: int)
     train = load_prepared(dataset, "train", str(data_root / dataset), clf.preprocess)
     x, _ = train.tensors()
     t0 = time.perf_counter()
-    disc = CIASA(clf, seed=seed).fit_discriminator(x, steps=300)
+    disc = train_discriminator(x, steps=300, seed=seed, skeleton=clf.skeleton)
     print(f"{dataset}: discriminator trained on {len(x)} clips in "
           f"{time.perf_counter() - t0:.1f} s", flush=True)
     return disc
@@ -187,8 +192,8 @@ def main() -> None:
         victims = load_victims(dataset, args.models, data_root, args.train_missing)
         if not victims:
             continue
-        _, x, y, lengths, index = attack_set(dataset, victims, data_root, args.samples,
-                                             args.seed)
+        x, y, lengths, index = attack_set(dataset, victims, data_root, args.samples,
+                                          args.seed)
         store["sets"][dataset] = {"models": list(victims), "index": index.tolist(),
                                   "samples": len(index), "seed": args.seed}
         print(f"{dataset}: {len(index)} clips correct for all of {list(victims)}", flush=True)
@@ -202,8 +207,7 @@ def main() -> None:
                     continue
                 if RUNS[run][0] == "ciasa" and disc is None:
                     disc = fit_discriminator(dataset, clf, data_root, args.seed)
-                out = run_cell(run, model, clf, x, y, lengths, disc, args.seed)
-                res, summary = out["result"], out["summary"]
+                res, summary = run_cell(run, model, clf, x, y, lengths, disc, args.seed)
                 adv_path(dataset, model, run).parent.mkdir(parents=True, exist_ok=True)
                 res.save_npz(str(adv_path(dataset, model, run)), x_clean=x, lengths=lengths,
                              index=index, class_names=np.asarray(clf.class_names),

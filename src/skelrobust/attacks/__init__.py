@@ -8,7 +8,7 @@ from skelrobust.attacks.gradient import BIM, FGSM, IFGSM, MIFGSM, PGD, Iterative
 from skelrobust.attacks.projection import realign_bone_lengths, realign_within_budget
 from skelrobust.attacks.sampling import batched_logits, choose_clips, correct_mask
 from skelrobust.attacks.smart import SMART
-from skelrobust.attacks.transfer import Ensemble, TransferResult, transfer_matrix
+from skelrobust.attacks.transfer import Ensemble, TransferResult, replay_success, transfer_matrix
 from skelrobust.attacks.white_box import GradientAttack
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "project_budget",
     "realign_bone_lengths",
     "realign_within_budget",
+    "replay_success",
     "train_discriminator",
     "transfer_matrix",
 ]

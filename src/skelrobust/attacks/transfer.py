@@ -26,7 +26,7 @@ from skelrobust.attacks.sampling import batched_logits, correct_mask
 from skelrobust.errors import ConfigError
 from skelrobust.metrics import goal_reached
 
-__all__ = ["Ensemble", "TransferResult", "transfer_matrix"]
+__all__ = ["Ensemble", "TransferResult", "replay_success", "transfer_matrix"]
 
 
 class Ensemble(nn.Module):
@@ -103,11 +103,20 @@ def transfer_matrix(make_attack: Callable[[nn.Module], Attack],
         white[s_name] = res.success_rate
         matrix[s_name], counts[s_name] = {}, {}
         for v_name, victim in victims.items():
-            adv_logits = batched_logits(victim, res.x_adv, batch_size)
-            hit = goal_reached(adv_logits, y, goal, res.target, n)
-            ok = clean_ok[v_name]
-            counts[s_name][v_name] = int(ok.sum())
-            matrix[s_name][v_name] = (100.0 * float(hit[ok].float().mean())
-                                      if bool(ok.any()) else float("nan"))
+            counts[s_name][v_name] = int(clean_ok[v_name].sum())
+            matrix[s_name][v_name] = replay_success(victim, res.x_adv, y, clean_ok[v_name],
+                                                    goal, res.target, n, batch_size)
     return TransferResult(matrix=matrix, counts=counts, white_box=white, goal=goal)
+
+
+def replay_success(victim: nn.Module, x_adv: torch.Tensor, y: torch.Tensor,
+                   clean_ok: torch.Tensor, goal: str = "ab", target: torch.Tensor | None = None,
+                   n: int = 1, batch_size: int = 256) -> float:
+    """``T[s, v]`` of the module doc: % of the clips ``clean_ok`` (the victim's clean-correct
+    ones) on which ``victim`` reaches ``goal`` for the adversarial motions ``x_adv``; NaN if none.
+    """
+    if not bool(clean_ok.any()):
+        return float("nan")
+    hit = goal_reached(batched_logits(victim, x_adv, batch_size), y, goal, target, n)
+    return 100.0 * float(hit[clean_ok].float().mean())
 
