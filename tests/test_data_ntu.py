@@ -259,6 +259,16 @@ def test_cache_hit_and_invalidation(ntu_dir, tmp_path, monkeypatch):
     assert "cache" not in edited.info and len(entries()) == 3
 
 
+@pytest.mark.parametrize("text, what", [("\u00b2\n", "the frame count"),
+                                        ("1\n\u00b3\n", "the body count of frame 1")])
+def test_unicode_digit_counts_are_format_errors(tmp_path, text, what):
+    """``'²'.isdigit()`` is true but ``int('²')`` fails: counts must be ASCII digits."""
+    path = tmp_path / "S001C001P001R001A001.skeleton"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DatasetFormatError, match=f"line {text.count(chr(10))}: expected {what}"):
+        ntu.read_ntu_skeleton(path)
+
+
 # ---------------------------------------------------------------------- hypothesis: mutations
 @pytest.mark.realdata
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))

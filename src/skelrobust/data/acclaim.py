@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skelrobust.data.mocap import as_text, euler_fixed, finite_number, read_text
+from skelrobust.data.mocap import as_text, ascii_digits, euler_fixed, finite_number, read_text
 from skelrobust.errors import DatasetFormatError
 
 __all__ = [
@@ -299,14 +299,9 @@ class AcclaimMotion:
         return len(self.frame_numbers)
 
 
-def _digits(tok: str) -> bool:
-    """An ASCII unsigned integer that fits in int64 (``str.isdigit`` also accepts ``²``)."""
-    return tok.isascii() and tok.isdigit() and len(tok) < 19
-
-
 def _is_frame(line: str) -> bool:
     toks = line.split()
-    return len(toks) == 1 and _digits(toks[0][1:] if toks[0][:1] in "+-" else toks[0])
+    return len(toks) == 1 and ascii_digits(toks[0][1:] if toks[0][:1] in "+-" else toks[0])
 
 
 def _amc_fast(body: list[str], first_line: int,
@@ -315,8 +310,8 @@ def _amc_fast(body: list[str], first_line: int,
 
     Returns ``None`` on any irregularity; :func:`_amc_slow` then finds and names it.
     """
-    stride = next((k for k in range(1, len(body)) if _digits(body[k])), len(body))
-    if len(body) % stride or not all(map(_digits, body[::stride])):
+    stride = next((k for k in range(1, len(body)) if ascii_digits(body[k])), len(body))
+    if len(body) % stride or not all(map(ascii_digits, body[::stride])):
         return None
     frames = len(body) // stride
     values: dict[str, np.ndarray] = {}

@@ -1,7 +1,7 @@
 """Helpers shared by the motion-capture text parsers (Acclaim ASF/AMC, BVH).
 
-Reading a file's text without decoding failures, finite numbers with errors
-that name the place, and rotation matrices from Euler angles about fixed axes.
+Reading a file's text without decoding failures, unsigned integers and finite
+numbers with errors that name the place, and rotation matrices from Euler angles about fixed axes.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import numpy as np
 
 from skelrobust.errors import DatasetFormatError
 
-__all__ = ["as_text", "axis_rotation", "euler_fixed", "finite_number", "read_text"]
+__all__ = ["as_text", "ascii_digits", "axis_rotation", "euler_fixed", "finite_number",
+           "read_text"]
 
 
 def read_text(path: str | Path) -> str:
@@ -26,6 +27,12 @@ def read_text(path: str | Path) -> str:
 
 def as_text(data: str | bytes) -> str:
     return data.decode("latin-1") if isinstance(data, bytes | bytearray) else data
+
+
+def ascii_digits(tok: str) -> bool:
+    """An ASCII unsigned integer that fits in int64 (``str.isdigit`` also accepts ``²``,
+    which ``int`` then refuses)."""
+    return tok.isascii() and tok.isdigit() and len(tok) < 19
 
 
 def finite_number(tok: str, where: str) -> float:

@@ -46,6 +46,7 @@ from skelrobust.data.kinect import (
     read_text,
     stack_clips,
 )
+from skelrobust.data.mocap import ascii_digits
 from skelrobust.data.preprocessed import read_ctrgcn_npz, read_pyskl, read_stgcn
 from skelrobust.data.registry import DatasetSpec, register_dataset
 from skelrobust.data.transforms import body_frame_rotation, center
@@ -152,7 +153,7 @@ def read_ntu_skeleton(path: str | Path) -> NTUSkeletonFile:
 
     def count(what: str, lo: int, hi: int) -> int:
         tokens = next_tokens(what)
-        if len(tokens) != 1 or not tokens[0].isdigit() or not lo <= int(tokens[0]) <= hi:
+        if len(tokens) != 1 or not ascii_digits(tokens[0]) or not lo <= int(tokens[0]) <= hi:
             raise DatasetFormatError(f"{path}, line {pos}: expected {what} (an integer in "
                                      f"[{lo}, {hi}]), got {lines[pos - 1].strip()[:40]!r}")
         return int(tokens[0])

@@ -29,6 +29,7 @@ import numpy as np
 
 from skelrobust.data.dataset import SkeletonDataset
 from skelrobust.data.kinect import camera_to_zup, finish_split, load_folder, parse_table, read_text
+from skelrobust.data.mocap import ascii_digits
 from skelrobust.data.registry import DatasetSpec, register_dataset
 from skelrobust.errors import ConfigError, DatasetFormatError, DatasetNotFoundError
 
@@ -64,7 +65,7 @@ def read_sbu_csv(path: str | Path) -> tuple[np.ndarray, int, dict[str, Any]]:
     path = Path(path)
     rep_dir, class_dir, set_dir = path.parent, path.parent.parent, path.parent.parent.parent
     m = _SET.fullmatch(set_dir.name)
-    if m is None or not (class_dir.name.isdigit() and 1 <= int(class_dir.name) <= 8):
+    if m is None or not (ascii_digits(class_dir.name) and 1 <= int(class_dir.name) <= 8):
         raise DatasetFormatError(f"{path}: expected s<aa>s<bb>/<class 01-08>/<rep>/"
                                  "skeleton_pos.txt")
     rows = parse_table(read_text(path).splitlines(), path, 91, sep=",")
