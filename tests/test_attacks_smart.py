@@ -11,9 +11,11 @@ from attack_fixtures import one_thread, victim  # noqa: F401 (autouse fixture)
 from skelrobust.attacks import SMART, motion_mask
 from skelrobust.attacks.losses import (
     SmartPerceptualGradient,
+    apply_banded,
     bone_length_loss,
     bone_lengths,
     difference_matrix,
+    dynamics_bands,
     dynamics_loss,
     finite_difference,
     joint_angle_loss,
@@ -124,7 +126,6 @@ def test_closed_form_gradient_equals_autograd(fps, padded):
         x[1, :, 6:] = 0
         x[2, :, :, :, 1] = 0
     mask = motion_mask(x, torch.tensor([9, 6, 9]) if padded else None)
-    assert (SmartPerceptualGradient(x, "ntu25", mask).shared is None) == padded
     xa = (x + 0.02 * _motion(n=3, t=9, m=x.shape[-1], seed=2).float()) * mask
     x64 = x.double()
     ref = bone_lengths(x64, "ntu25")
@@ -141,6 +142,32 @@ def test_closed_form_gradient_equals_autograd(fps, padded):
             torch.tensor([2, 0]))(xa[[2, 0]])
         assert torch.allclose(rows, closed[[2, 0]], atol=1e-6 * float(auto.abs().max()))
         assert closed.dtype == torch.float32
+        alone = SmartPerceptualGradient(x[1:2], "ntu25", mask[1:2], alpha, betas, fps)(xa[1:2])
+        assert torch.equal(alone, closed[1:2])  # a sample's gradient ignores its batch
+
+
+def test_apply_banded_equals_the_dense_operator():
+    """The diagonals applied by shifts give ``Σ_n c_n Dⁿᵀ W_n Dⁿ δ`` as a dense matrix does."""
+    t = 7
+    w = torch.ones(2, 1, t, 1, 1, dtype=torch.float64)
+    w[1, :, 5:] = 0  # second sample: 5 valid frames
+    betas = (0.6, 0.3, 0.4)
+    bands = dynamics_bands(w, 0.5, betas, fps=10.0)
+    assert [b.shape[2] for b in bands] == [t, t - 1, t - 2]
+    gen = torch.Generator().manual_seed(0)
+    delta = torch.randn(2, 3, t, 4, 1, dtype=torch.float64, generator=gen)
+    for i in range(2):
+        wt = w[i, 0, :, 0, 0]
+        dense = torch.zeros(t, t, dtype=torch.float64)
+        for order, beta in enumerate(betas):
+            d = difference_matrix(t, order) * 10.0 ** order
+            wn = wt
+            for _ in range(order):
+                wn = wn[1:] * wn[:-1]
+            dense += 2 * 0.5 * beta / wn.sum() * d.T @ torch.diag(wn) @ d
+        want = torch.einsum("st,ctvm->csvm", dense, delta[i])
+        assert torch.allclose(apply_banded(bands, delta)[i], want, rtol=1e-12, atol=1e-12)
+    assert not apply_banded([], delta).any()
 
 
 # ---------------------------------------------------------------------- SMART
