@@ -80,7 +80,7 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=MODELS)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=20, help="steps per timed repeat")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data", default=os.environ.get("SKELROBUST_DATA", str(
         Path(__file__).resolve().parents[2] / "shared" / "data")))

@@ -55,14 +55,15 @@ def perceptual_table(cells: list[dict[str, Any]], check_goal: bool) -> str:
     for c in sorted(cells, key=lambda c: (c["goal"], *_order(c["dataset"], c["model"]))):
         row = {"dataset": c["dataset"], "model": c["model"], "goal": c["goal"],
                "success %": c["success_rate"], "iterations": c["iterations_mean"],
-               "s": c["seconds"]}
+               "s": c["seconds"], "threads": c.get("threads")}
         row.update({name: c.get("perceptual", {}).get(key) for key, name in PERCEPTUAL.items()})
         if check_goal and c["goal"] == "ab":
             met = (c["success_rate"] >= 95 and (row["joint mm"] or 1e9) <= 20
                    and (row["bone %"] or 1e9) <= 2)
             row["goal"] = "ab: met" if met else "ab: not met"
         rows.append(row)
-    columns = ["dataset", "model", "goal", "success %", *PERCEPTUAL.values(), "iterations", "s"]
+    columns = ["dataset", "model", "goal", "success %", *PERCEPTUAL.values(), "iterations", "s",
+               "threads"]
     return format_table(rows, columns, fmt="markdown")
 
 
@@ -94,7 +95,8 @@ def write_attack_sections(store: dict[str, Any]) -> None:
         update_section(f"attack_{attack}", (
             f"### {title}\n\n{setting} Attacked clips: {sets}. Success is % of those clips; "
             "the perceptual report (mm, % of the clean bone length, degrees, mm/s, mm/s², "
-            "frames and joints touched) averages the successful clips.\n\n"
+            "frames and joints touched) averages the successful clips; `s` is the wall time of the "
+            "cell with `threads` torch threads.\n\n"
             f"{success_table(cells)}\n{perceptual_table(cells, attack == 'smart')}\n"
             f"{where}\n\n{how}\n"))
     transfer = transfer_tables(store)
