@@ -177,7 +177,7 @@ def difference_matrix(num_frames: int, order: int, dtype: torch.dtype = torch.fl
 
 
 def dynamics_bands(w: torch.Tensor, alpha: float, betas: Sequence[float],
-                    fps: float | None) -> list[torch.Tensor]:
+                   fps: float | None) -> list[torch.Tensor]:
     """Diagonals ``A[s, s + k]``, k = 0 … n_max, of ``l_dyn``'s gradient operator.
 
     ``A = Σ_n (2 α β_n / c_n) Dⁿᵀ W_n Dⁿ``: row ``r`` of ``Dⁿ`` carries the stencil
@@ -222,8 +222,8 @@ def apply_banded(bands: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor
 class SmartPerceptualGradient:
     """``∂L_p/∂q̂`` of :func:`smart_perceptual_loss` in closed form, set up once per attack.
 
-    ``l_dyn`` is quadratic in ``δ = q̂ − q``, so its gradient is linear,
-    ``∇ l_dyn = A δ`` with ``A = Σ_n (2 β_n / c_n) Dⁿᵀ W_n Dⁿ`` per sample and body
+    ``l_dyn`` is quadratic in ``δ = q̂ − q``, so the gradient of ``α l_dyn`` is linear,
+    ``A δ`` with ``A = Σ_n (2 α β_n / c_n) Dⁿᵀ W_n Dⁿ`` per sample and body
     (``W_n`` the valid stencils, ``c_n`` their count). ``A`` is symmetric and banded
     (``A[s, s + k] = 0`` for ``|k| > n_max``, the highest derivative order), so it
     is kept as its ``n_max + 1`` diagonals and applied as shifted products: ``O(T)``
