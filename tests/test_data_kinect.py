@@ -358,6 +358,23 @@ def test_gtu_text_mutations(real_data_root, data):
 
 
 @pytest.mark.realdata
+def test_sbu_overflowing_value_is_a_format_error(real_data_root, tmp_path):
+    """A finite value too large for the mm conversion names the file, not a RuntimeWarning."""
+    src = real_data_root("sbu") / "s01s02" / "05" / "001" / "skeleton_pos.txt"
+    lines = src.read_text().splitlines()
+    fields = lines[2].split(",")
+    fields[4] = "1e306"
+    lines[2] = ",".join(fields)
+    target = tmp_path / "s01s02" / "05" / "001" / "skeleton_pos.txt"
+    target.parent.mkdir(parents=True)
+    target.write_text("\n".join(lines) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DatasetFormatError, match=r"skeleton_pos\.txt: frame 3: .*overflows"):
+            sbu.read_sbu_csv(target)
+
+
+@pytest.mark.realdata
 @MUTATION_SETTINGS
 @given(data=st.data())
 def test_sbu_csv_mutations(real_data_root, data):

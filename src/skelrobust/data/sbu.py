@@ -69,7 +69,14 @@ def read_sbu_csv(path: str | Path) -> tuple[np.ndarray, int, dict[str, Any]]:
         raise DatasetFormatError(f"{path}: expected s<aa>s<bb>/<class 01-08>/<rep>/"
                                  "skeleton_pos.txt")
     rows = parse_table(read_text(path).splitlines(), path, 91, sep=",")
-    clip = camera_to_zup(sbu_to_metres(rows[:, 1:].reshape(-1, 2, 15, 3)))
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values: reported below
+        metres = sbu_to_metres(rows[:, 1:].reshape(-1, 2, 15, 3))
+    bad = ~np.isfinite(metres)
+    if bad.any():
+        frame = int(np.argwhere(bad)[0][0]) + 1
+        raise DatasetFormatError(f"{path}: frame {frame}: a coordinate overflows when "
+                                 "converted to metres (SBU stores values normalised to ~[0, 1])")
+    clip = camera_to_zup(metres)
     meta = {"source": f"{set_dir.name}/{class_dir.name}/{rep_dir.name}", "set": set_dir.name,
             "actor_a": int(m.group(1)), "actor_b": int(m.group(2)),
             "fold": _FOLD.get(set_dir.name, 0), "repetition": rep_dir.name}
