@@ -58,6 +58,13 @@ def _frame_weights(mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
     return mask.to(x.dtype)
 
 
+def _stencil_weights(w: torch.Tensor, order: int) -> torch.Tensor:
+    """``(N, 1, T − n, 1, M)``: 1 where all ``n + 1`` frames of a difference stencil are valid."""
+    for _ in range(order):
+        w = w[:, :, 1:] * w[:, :, :-1]
+    return w
+
+
 def _per_valid_frame(total: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """``total`` (N,) divided by the number of valid (frame, body) pairs in ``weights``."""
     return total / weights.flatten(1).sum(1).clamp_min(1.0)
@@ -73,11 +80,10 @@ def finite_difference(x: torch.Tensor, order: int, mask: torch.Tensor | None = N
     """
     if order < 0:
         raise ValueError(f"finite_difference: order must be >= 0, got {order}")
-    w = _frame_weights(mask, x)
     d = x
     for _ in range(order):
         d = d[:, :, 1:] - d[:, :, :-1]
-        w = w[:, :, 1:] * w[:, :, :-1]
+    w = _stencil_weights(_frame_weights(mask, x), order)
     if fps is not None and order:
         d = d * float(fps) ** order
     return d, w
@@ -192,9 +198,7 @@ def dynamics_bands(w: torch.Tensor, alpha: float, betas: Sequence[float],
              for k in range(max((n for n, _ in orders), default=-1) + 1)]
     for order, beta in orders:
         stencil = difference_matrix(order + 1, order)[0].tolist()
-        wn = w
-        for _ in range(order):
-            wn = wn[:, :, 1:] * wn[:, :, :-1]
+        wn = _stencil_weights(w, order)
         coef = 2.0 * alpha * beta * (float(fps) ** (2 * order) if fps else 1.0)
         coef = coef / wn.flatten(1).sum(1).clamp_min(1.0).view(-1, 1, 1, 1, 1)
         for j in range(order + 1):  # w_n shifted to frame s = r + j, zero-padded to T
