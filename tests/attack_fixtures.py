@@ -12,7 +12,8 @@ attack test module in one pytest session trains the classifier once (~10 s on
 
 Attacks run many small steps; two threads contending with other processes make
 them several times slower, so attack test modules run single-threaded with the
-autouse fixture ``one_thread`` (imported into the module).
+autouse fixture ``one_thread`` (imported into the module). Tests of progress output
+request ``eager_progress`` (imported likewise).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch
 
 from skelrobust.classifier import Classifier
 from skelrobust.config import load_prepared
+from skelrobust.progress import progress_enabled, set_progress
 from skelrobust.training import TrainConfig, evaluate, fit
 
 PREP = {"num_frames": 32, "center_mode": "first", "normalize_view": True}
@@ -76,3 +78,12 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def eager_progress() -> Iterator[None]:
+    """Progress on, written at once even off a terminal (as under ``capsys``); then restored."""
+    before = progress_enabled()
+    set_progress(True, interval=0.0)
+    yield
+    set_progress(before)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from attack_fixtures import one_thread, victim  # noqa: F401 (autouse fixture)
+from attack_fixtures import eager_progress, one_thread, victim  # noqa: F401 (fixtures)
 from skelrobust.attacks.base import motion_mask
 from skelrobust.attacks.ciasa import CIASA, resolve_frames, resolve_joints
 from skelrobust.attacks.discriminator import BoneDirectionDiscriminator, train_discriminator
@@ -47,6 +47,11 @@ def relative_bone_change(adv, clean, skeleton):
     return torch.where(real, (la - lc).abs() / lc.clamp_min(1e-6), torch.zeros_like(lc))
 
 
+def joint_displacement(adv, clean):
+    """Largest distance any joint moved, in float64."""
+    return float((adv.double() - clean.double()).norm(dim=1).max())
+
+
 def bone_turn_deg(adv, clean, skeleton):
     a, c = skeleton.bone_vectors(adv), skeleton.bone_vectors(clean)
     cross = torch.linalg.cross(a, c, dim=1).norm(dim=1)
@@ -67,13 +72,18 @@ def test_realign_restores_clean_bone_lengths_and_keeps_inputs(clips):
     assert bone_turn_deg(out[:3], noisy[:3], skel).max() < 0.01
 
 
-def test_realign_within_budget_holds_all_constraints(clips):
+@pytest.mark.parametrize("norm", ["joint", "linf"])
+def test_realign_within_budget_holds_all_constraints(clips, norm):
     skel = get_skeleton("ntu25")
     noisy = clips + 0.03 * torch.randn(clips.shape, generator=torch.Generator().manual_seed(1))
     eps, limit = 0.012, 10.0
-    out = realign_within_budget(noisy, clips, skel, eps, max_angle_deg=limit)
-    assert (out - clips).abs().max() <= eps  # in float, no tolerance
-    assert (out - clips).abs().max() > 0.9 * eps  # and the budget is used
+    out = realign_within_budget(noisy, clips, skel, eps, max_angle_deg=limit, norm=norm)
+    delta = out.double() - clips.double()
+    size = delta.norm(dim=1) if norm == "joint" else delta.abs()
+    assert size.max() <= eps  # in float, no tolerance
+    assert size.max() > 0.9 * eps  # and the budget is used
+    if norm == "linf":  # the cube lets a joint move farther than ε; the default ball does not
+        assert delta.norm(dim=1).max() > 1.2 * eps
     assert relative_bone_change(out, clips, skel).max() <= 1e-3
     assert bone_turn_deg(out[:3], clips[:3], skel).max() <= limit + 1e-3
     angles = (skel.joint_angles(out[:3], degrees=True) - skel.joint_angles(clips[:3],
@@ -121,8 +131,8 @@ def test_ab_success_constraints_and_no_mutation(v):
     assert torch.equal(x, x0) and torch.equal(y, y0)
     assert res.success_rate >= 80.0, res.summary()
     skel = v.classifier.skeleton
-    delta = res.x_adv - x
-    assert delta.abs().max() <= STRONG["budget_mm"] * 1e-3
+    assert joint_displacement(res.x_adv, x) <= STRONG["budget_mm"] * 1e-3  # default: per joint
+    assert (res.summary()["norm"], res.summary()["budget_mm"]) == ("joint", STRONG["budget_mm"])
     assert relative_bone_change(res.x_adv, x, skel).max() <= 1e-3  # every bone, frame, sample
     assert bone_turn_deg(res.x_adv, x, skel).max() <= STRONG["max_angle_deg"] + 1e-3
     assert res.summary()["perceptual"]["bone_pct_max"] < 0.1
@@ -263,10 +273,36 @@ def test_gan_gradient_pulls_towards_natural_motion(v):
     assert atk.attack(v.x[:2], v.y[:2]).x_adv.shape == v.x[:2].shape
 
 
+def test_linf_budget_lets_joints_move_farther_than_the_joint_budget(v):
+    x, y = v.x[:4], v.y[:4]
+    eps = QUICK["budget_mm"] * 1e-3
+    linf = CIASA(v.classifier, norm="linf", **QUICK).attack(x, y)
+    joint = CIASA(v.classifier, **QUICK).attack(x, y)
+    assert float((linf.x_adv.double() - x.double()).abs().max()) <= eps
+    assert joint_displacement(linf.x_adv, x) > 1.2 * eps
+    assert joint_displacement(joint.x_adv, x) <= eps
+    assert joint_displacement(joint.x_adv, x) > 0.9 * eps  # the budget binds
+    assert linf.summary()["norm"] == "linf" and joint.summary()["norm"] == "joint"
+    for res in (linf, joint):
+        assert relative_bone_change(res.x_adv, x, v.classifier.skeleton).max() <= 1e-3
+
+
+@pytest.mark.usefixtures("eager_progress")
+def test_progress_bars_on_stderr_only_when_asked(v, capsys):
+    x, y = v.x[:2], v.y[:2]
+    atk = CIASA(v.classifier, **{**QUICK, "steps": 2, "gan_weight": 0.5, "disc_steps": 2})
+    quiet = atk(x, y)
+    assert capsys.readouterr().err == ""
+    atk.progress = True
+    assert torch.equal(atk(x, y), quiet)
+    err = capsys.readouterr().err
+    assert "ciasa steps" in err and "discriminator steps" in err
+
+
 def test_eot_wraps_ciasa(v):
     x, y = v.x[:3], v.y[:3]
     res = EOT(CIASA(v.classifier, **QUICK), samples=2).attack(x, y)
-    assert (res.x_adv - x).abs().max() <= QUICK["budget_mm"] * 1e-3
+    assert joint_displacement(res.x_adv, x) <= QUICK["budget_mm"] * 1e-3
     assert relative_bone_change(res.x_adv, x, v.classifier.skeleton).max() <= 1e-3
     assert (res.queries >= 2 * res.iterations).all()
 
@@ -283,6 +319,8 @@ def test_bad_configuration_is_rejected(v):
         CIASA(clf, joints="left_tail")
     with pytest.raises(ConfigError):
         CIASA(clf, frames=[40], **QUICK)(v.x[:1], v.y[:1])
+    with pytest.raises(ConfigError, match=r"'joint', 'linf'.*'l2'"):
+        CIASA(clf, norm="l2")  # realignment bounds joint by joint: no per-clip ball
     with pytest.raises(ConfigError, match="layout"):
         CIASA(clf, discriminator=BoneDirectionDiscriminator("kinect20"))
     assert math.isclose(CIASA(clf).budget_mm, 20.0)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from attack_fixtures import one_thread, victim  # noqa: F401 (autouse fixture)
+from attack_fixtures import eager_progress, one_thread, victim  # noqa: F401 (fixtures)
 from skelrobust.attacks import EOT, PGD, SMART, Attack
 from skelrobust.attacks.white_box import GradientAttack
 from skelrobust.errors import ConfigError
@@ -110,9 +110,11 @@ def test_beats_a_noise_defense_more_often_than_plain_pgd(v, batch):
 def test_still_attacks_a_noisy_classifier(v, batch):
     x, y = batch
     noisy = InputNoise(v.classifier, sigma=0.05)
-    adv = EOT(PGD(noisy, budget_mm=80.0, steps=10), samples=4)(x, y)
-    assert float((expected_pred(noisy, adv) != y).float().mean()) >= 0.85
-    assert float((adv - x).abs().max()) <= 0.08
+    res = EOT(PGD(noisy, budget_mm=100.0, steps=10), samples=4).attack(x, y)
+    assert float((expected_pred(noisy, res.x_adv) != y).float().mean()) >= 0.85
+    # the default budget bounds every joint's displacement, exactly
+    assert float((res.x_adv.double() - x.double()).norm(dim=1).max()) <= 0.1
+    assert (res.summary()["norm"], res.summary()["budget_mm"]) == ("joint", 100.0)
 
 
 def test_deterministic_and_leaves_rng_and_attack_alone(v, batch):
@@ -141,6 +143,17 @@ def test_one_sample_is_the_plain_attack(v, batch):
         plain = PGD(noisy, budget_mm=40.0, steps=4)(x, y)
     wrapped = EOT(PGD(noisy, budget_mm=40.0, steps=4), samples=1)(x, y)
     assert torch.equal(plain, wrapped)
+
+
+@pytest.mark.usefixtures("eager_progress")
+def test_progress_reaches_the_wrapped_attack(v, batch, capsys):
+    x, y = batch[0][:2], batch[1][:2]
+    eot = EOT(PGD(InputNoise(v.classifier, sigma=0.05), budget_mm=40.0, steps=2), samples=2)
+    eot(x, y)
+    assert capsys.readouterr().err == ""
+    eot.progress = True
+    eot(x, y)
+    assert "pgd steps" in capsys.readouterr().err
 
 
 def test_bad_arguments(v):

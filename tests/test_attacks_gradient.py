@@ -5,12 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attack_fixtures import one_thread, victim  # noqa: F401 (autouse fixture)
+from attack_fixtures import eager_progress, one_thread, victim  # noqa: F401 (fixtures)
 from skelrobust.attacks import BIM, FGSM, IFGSM, MIFGSM, PGD, motion_mask
 from skelrobust.attacks.white_box import project_linf_exact
 from skelrobust.errors import ConfigError
 
-EPS = 80.0  # mm: the small MLP needs large perturbations (PGD L∞ 20 mm fools ~20 %)
+# mm: the small MLP needs large perturbations (PGD L∞ 20 mm fools ~20 %); the default
+# per-joint ball is smaller than the L∞ cube of the same ε (PGD: 88 % at 80 mm, 100 % at 100)
+EPS = 100.0
+
+
+def joint_displacement(x_adv, x):
+    """Largest distance any joint moved, in float64: ``max ‖x_adv − x‖₂`` over xyz."""
+    return float((x_adv.double() - x.double()).norm(dim=1).max())
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +52,49 @@ def test_success_on_synthetic_classifier(v, batch):
 @pytest.mark.parametrize("kind", ["fgsm", "bim", "pgd", "mifgsm"])
 def test_linf_budget_in_mm_is_exact(v, batch, kind):
     x, y = batch
-    atk = {a.name: a for a in _attacks(v.classifier)}[kind]
+    atk = {a.name: a for a in _attacks(v.classifier, norm="linf")}[kind]
     x_adv = atk(x, y)
     dist = (x_adv.double() - x.double()).abs().max()
     assert float(dist) <= EPS / 1000.0  # never beyond the budget, not even by one rounding
     assert float(dist) >= EPS / 1000.0 - 1e-6  # and the sign steps use all of it
+
+
+@pytest.mark.parametrize("kind", ["fgsm", "bim", "pgd", "mifgsm"])
+def test_default_budget_bounds_every_joint_exactly(v, batch, kind):
+    """``budget_mm`` means "no joint moves more than ε" by default, exactly in float32."""
+    x, y = batch
+    atk = {a.name: a for a in _attacks(v.classifier)}[kind]
+    res = atk.attack(x, y)
+    assert atk.norm == "joint"
+    assert res.summary()["norm"] == "joint" and res.summary()["budget_mm"] == EPS
+    dist = joint_displacement(res.x_adv, x)
+    assert dist <= EPS / 1000.0  # never beyond the budget, not even by one rounding
+    # and the steps use it: FGSM/PGD fill the ball, BIM/MI-FGSM's ε/steps steps turn a little
+    assert dist >= EPS / 1000.0 * (1 - 1e-5 if kind in ("fgsm", "pgd") else 0.99)
+
+
+def test_joint_budget_is_not_the_linf_cube(v, batch):
+    """Under L∞ a joint moves up to ε·√3; under the joint norm never more than ε."""
+    x, y = batch
+    linf = PGD(v.classifier, budget_mm=EPS, steps=10, norm="linf")(x, y)
+    joint = PGD(v.classifier, budget_mm=EPS, steps=10)(x, y)
+    assert joint_displacement(linf, x) > 1.5 * EPS / 1000.0
+    assert joint_displacement(joint, x) <= EPS / 1000.0
+    # the joint ball holds the per-coordinate bound too, and reaches it only along an axis
+    assert float((joint.double() - x.double()).abs().max()) <= EPS / 1000.0
+
+
+def test_joint_random_start_is_uniform_in_each_joint_ball(v, batch):
+    x = batch[0]
+    atk = PGD(v.classifier, budget_mm=EPS, steps=1)
+    start = atk._start(x, motion_mask(x), 0).double()
+    r = start.norm(dim=1) / (EPS / 1000.0)  # (N, T, V, M), uniform in the ball: r³ ~ U(0, 1)
+    assert float(r.max()) <= 1.0 + 1e-6
+    assert abs(float((r ** 3).mean()) - 0.5) < 0.02
+    direction = start / start.norm(dim=1, keepdim=True)
+    assert float(direction.mean(dim=(0, 2, 3, 4)).abs().max()) < 0.02  # no preferred axis
+    assert torch.equal(start, atk._start(x, motion_mask(x), 0))
+    assert not torch.equal(start, atk._start(x, motion_mask(x), 1).double())  # restarts differ
 
 
 def test_project_linf_exact_removes_rounding_overshoot():
@@ -68,8 +113,8 @@ def test_l2_budget(v, batch):
     for atk in (PGD(v.classifier, budget_mm=eps, norm="l2", steps=5),
                 FGSM(v.classifier, budget_mm=eps, norm="l2"),
                 MIFGSM(v.classifier, budget_mm=eps, norm="l2", steps=5)):
-        delta = (atk(x, y) - x).double().flatten(1).norm(dim=1)
-        assert float(delta.max()) <= eps / 1000.0 * (1 + 1e-5), atk.name
+        delta = (atk(x, y).double() - x.double()).flatten(1).norm(dim=1)
+        assert float(delta.max()) <= eps / 1000.0, atk.name  # exact in float32 too
     # one FGSM step moves exactly the whole budget
     delta = (FGSM(v.classifier, budget_mm=eps, norm="l2")(x, y) - x).double().flatten(1)
     expected = torch.full((len(x),), eps / 1000.0, dtype=torch.float64)
@@ -85,10 +130,10 @@ def test_input_never_mutated(v, batch):
         assert torch.equal(x, x0) and torch.equal(y, y0), atk.name
 
 
-@pytest.mark.parametrize("norm", ["linf", "l2"])
+@pytest.mark.parametrize("norm", ["joint", "linf", "l2"])
 def test_alone_equals_batched(v, batch, norm):
     x, y = batch
-    eps = EPS if norm == "linf" else EPS * 30
+    eps = EPS if norm != "l2" else EPS * 30
     for atk in (PGD(v.classifier, budget_mm=eps, norm=norm, steps=6, early_stop=True),
                 MIFGSM(v.classifier, budget_mm=eps, norm=norm, steps=6)):
         batched = atk.attack(x[:8], y[:8])
@@ -113,6 +158,7 @@ def test_padding_and_absent_bodies_untouched(v, batch):
     for i, n in enumerate(lengths.tolist()):
         x[i, :, n:] = 0
     for atk in (PGD(v.classifier, budget_mm=EPS, steps=3),
+                PGD(v.classifier, budget_mm=EPS, norm="linf", steps=3),
                 PGD(v.classifier, budget_mm=EPS * 30, norm="l2", steps=3)):
         res = atk.attack(x, y, lengths=lengths)
         outside = motion_mask(x, lengths) == 0
@@ -158,8 +204,9 @@ def test_momentum(v, batch):
 
 
 def test_bad_arguments(v):
-    with pytest.raises(ConfigError):
-        PGD(v.classifier, norm="l1")
+    for cls in (PGD, FGSM, BIM, MIFGSM):
+        with pytest.raises(ConfigError, match=r"'joint', 'linf', 'l2'.*'l1'"):
+            cls(v.classifier, norm="l1")
     with pytest.raises(ConfigError):
         PGD(v.classifier, budget_mm=0)
     with pytest.raises(ConfigError):
@@ -178,3 +225,18 @@ def test_margin_objective(v, batch):
     with torch.no_grad():
         logits = v.classifier(x)
     assert torch.equal(margin.objective(logits, y, None), margin.margin(logits, y, None))
+
+
+@pytest.mark.usefixtures("eager_progress")
+def test_progress_bar_on_stderr_only_when_asked(v, batch, capsys):
+    x, y = batch[0][:2], batch[1][:2]
+    atk = PGD(v.classifier, budget_mm=EPS, steps=3, early_stop=True)
+    atk(x, y)
+    assert capsys.readouterr().err == ""
+    atk.progress = True
+    quiet = atk(x, y)
+    err = capsys.readouterr().err
+    assert "pgd steps" in err
+    atk.progress = False
+    assert torch.equal(quiet, atk(x, y))  # the bar changes nothing
+    assert capsys.readouterr().err == ""

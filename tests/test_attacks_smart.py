@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from attack_fixtures import one_thread, victim  # noqa: F401 (autouse fixture)
+from attack_fixtures import eager_progress, one_thread, victim  # noqa: F401 (fixtures)
 from skelrobust.attacks import SMART, motion_mask
 from skelrobust.attacks.losses import (
     SmartPerceptualGradient,
@@ -234,16 +234,35 @@ def test_input_never_mutated_alone_equals_batched_deterministic(v, batch, ab):
     assert not torch.equal(other.attack(x[:6], y[:6]).target, res.target)
 
 
-@pytest.mark.parametrize("norm, budget", [("linf", 15.0), ("l2", 300.0)])
+@pytest.mark.parametrize("norm, budget", [(None, 15.0), ("linf", 15.0), ("l2", 300.0)])
 def test_hard_budget(v, batch, norm, budget):
+    """Exact in float32 for every norm; the default bounds each joint's displacement."""
     x, y = batch
-    res = SMART(v.classifier, steps=80, lr=1.0, budget_mm=budget, norm=norm).attack(x, y)
+    kw = {} if norm is None else {"norm": norm}
+    res = SMART(v.classifier, steps=80, lr=1.0, budget_mm=budget, **kw).attack(x, y)
     delta = res.x_adv.double() - x.double()
-    if norm == "linf":
-        assert float(delta.abs().max()) <= budget / 1000.0
-    else:
-        assert float(delta.flatten(1).norm(dim=1).max()) <= budget / 1000.0 * (1 + 1e-5)
-    assert float(delta.abs().max()) > 0
+    size = {None: delta.norm(dim=1), "linf": delta.abs(), "l2": delta.flatten(1).norm(dim=1)}
+    assert float(size[norm].max()) <= budget / 1000.0
+    assert float(size[norm].max()) > 0.9 * budget / 1000.0  # the budget binds
+    summary = res.summary()
+    assert (summary["norm"], summary["budget_mm"]) == (norm or "joint", budget)
+    if norm == "linf":  # a joint moves farther than the budget under L∞, never by default
+        assert float(delta.norm(dim=1).max()) > budget / 1000.0
+
+
+def test_unbudgeted_result_states_no_budget(ab):
+    assert (ab.summary()["norm"], ab.summary()["budget_mm"]) == ("joint", None)
+
+
+@pytest.mark.usefixtures("eager_progress")
+def test_progress_bar_on_stderr_only_when_asked(v, batch, capsys):
+    x, y = batch[0][:2], batch[1][:2]
+    atk = SMART(v.classifier, steps=3, lr=1.0)
+    quiet = atk(x, y)
+    assert capsys.readouterr().err == ""
+    atk.progress = True
+    assert torch.equal(atk(x, y), quiet)
+    assert "smart steps" in capsys.readouterr().err
 
 
 def test_padding_untouched(v, batch):
@@ -262,3 +281,5 @@ def test_bad_arguments(v):
                {"budget_mm": 0}, {"norm": "l1"}, {"class_loss": "hinge"}):
         with pytest.raises(ConfigError):
             SMART(v.classifier, **kw)
+    with pytest.raises(ConfigError, match="'joint', 'linf', 'l2'"):
+        SMART(v.classifier, budget_mm=10, norm="L2")

@@ -81,7 +81,7 @@ def test_checkpoint_errors(clf, tmp_path):
         Classifier.load(bad)
     third = tmp_path / "third.safetensors"
     save_file({"w": torch.zeros(2)}, str(third))
-    with pytest.raises(CheckpointError, match="no skelrobust header"):
+    with pytest.raises(CheckpointError, match="without a skelrobust header; supported formats"):
         Classifier.load(third)
     # weights of a different architecture under this header
     header = json.dumps(clf.header())

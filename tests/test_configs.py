@@ -32,8 +32,10 @@ def test_the_grid_is_complete():
 def test_recipe_loads_and_is_consistent(path):
     exp = load_config(path)
     spec = dataset_spec(exp.data.name)  # raises UnknownNameError for unregistered datasets
-    assert exp.data.train_split in spec.splits
-    assert exp.data.resolved_val_split() in spec.splits
+    protocol = exp.data.resolved_protocol()
+    assert protocol.train in spec.splits and protocol.test in spec.splits
+    val = exp.data.resolved_val_split(exp.train.keep)
+    assert val in (*spec.splits, "carve", "none") and val != protocol.test  # never test data
     assert exp.model.name in ZOO
     raw = yaml.safe_load(path.read_text())
     assert "seed" in raw["train"], "a recipe states its seed"

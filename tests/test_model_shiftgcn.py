@@ -12,12 +12,8 @@ import torch
 from skelrobust.classifier import Classifier
 from skelrobust.errors import CheckpointError, ConfigError, ShapeError
 from skelrobust.models import create_model
-from skelrobust.models.shiftgcn import (
-    ShiftGraphConv,
-    TemporalShift,
-    load_shiftgcn_checkpoint,
-    spatial_shift_index,
-)
+from skelrobust.models.pretrained import load_shiftgcn_checkpoint
+from skelrobust.models.shiftgcn import ShiftGraphConv, TemporalShift, spatial_shift_index
 
 LAYOUTS = ("ntu25", "kinect20", "hdm05_31", "hdm05_25", "sbu15", "openpose18")
 NUM_CLASSES = 7

@@ -42,8 +42,11 @@ def test_cli_render_from_attack_output(clip, tmp_path, capsys):
     assert main(["render", str(tmp_path), "--out", str(tmp_path / "r.gif"), "-q"]) == 0
     with Image.open(tmp_path / "r.gif") as im:
         assert im.n_frames == 4
-    assert main(["render", str(tmp_path), "--index", "3", "--out", str(tmp_path / "r.gif"),
+    assert main(["render", str(tmp_path), "--index", "3", "--out", str(tmp_path / "r3.gif"),
                  "-q"]) == 2
     assert "--index must be in [0, 1)" in capsys.readouterr().err
-    assert main(["render", str(tmp_path / "none"), "--out", str(tmp_path / "r.gif"), "-q"]) == 2
+    assert main(["render", str(tmp_path / "none"), "--out", str(tmp_path / "r4.gif"),
+                 "-q"]) == 2
     assert "adversarial.npz" in capsys.readouterr().err
+    assert main(["render", str(tmp_path), "--out", str(tmp_path / "r.gif"), "-q"]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err  # never replaced silently

@@ -22,9 +22,9 @@ PREP = {"num_frames": 32, "center_mode": "first", "normalize_view": True}
 def synth():
     train = load_prepared("synthetic", "train", preprocess_args=PREP, num_clips=560,
                           num_frames=32)
-    test = load_prepared("synthetic", "test", preprocess_args=PREP, num_clips=280,
-                         num_frames=32)
-    return train, test
+    val = load_prepared("synthetic", "val", preprocess_args=PREP, num_clips=280,
+                        num_frames=32)  # model selection on the validation split, never test
+    return train, val
 
 
 class _Fixed(nn.Module):
@@ -73,14 +73,14 @@ def test_config_validation():
 
 
 def test_fit_learns_and_is_deterministic(synth, tmp_path):
-    train, test = synth
+    train, val = synth
     cfg = TrainConfig(epochs=3, batch_size=32, optimizer="adam", lr=3e-3, weight_decay=0.0,
                       schedule="cosine", seed=3, progress=False, grad_clip=5.0)
     runs = []
     for k in range(2):
         torch.manual_seed(0)
         clf = Classifier.create("mlp", train)
-        res = fit(clf, train, test, cfg, out_dir=tmp_path / f"run{k}")
+        res = fit(clf, train, val, cfg, out_dir=tmp_path / f"run{k}")
         runs.append((clf, res))
     (clf, res), (_, res2) = runs
     assert [h["loss"] for h in res.history] == [h["loss"] for h in res2.history]
@@ -89,7 +89,7 @@ def test_fit_learns_and_is_deterministic(synth, tmp_path):
     assert res.history[-1]["loss"] < res.history[0]["loss"]
     # the best checkpoint on disk reproduces the returned classifier
     back = Classifier.load(tmp_path / "run0")
-    assert evaluate(back, test).top1 == pytest.approx(evaluate(clf, test).top1)
+    assert evaluate(back, val).top1 == pytest.approx(evaluate(clf, val).top1)
     assert (tmp_path / "run0" / "history.json").exists()
     assert (tmp_path / "run0" / "last.safetensors").exists()
 
@@ -105,14 +105,14 @@ def test_fit_rejects_class_mismatch(synth):
 
 def test_synthetic_needs_motion_not_single_poses(synth):
     """A single-frame classifier does clearly worse than a temporal one on `synthetic`."""
-    train, test = synth
+    train, val = synth
     cfg = TrainConfig(epochs=8, batch_size=32, optimizer="adam", lr=3e-3, weight_decay=1e-4,
                       schedule="cosine", seed=0, progress=False)
     acc = {}
     for temporal in (True, False):
         torch.manual_seed(0)
         clf = Classifier.create("mlp", train, temporal=temporal)
-        fit(clf, train, test, cfg)
-        acc[temporal] = evaluate(clf, test).top1
+        fit(clf, train, val, cfg)
+        acc[temporal] = evaluate(clf, val).top1
     assert acc[True] >= 75.0, acc
     assert acc[True] - acc[False] >= 15.0, acc

@@ -126,9 +126,9 @@ class Classifier(nn.Module):
                                  class_names: list[str] | None = None) -> Classifier:
         """An official Shift-GCN checkpoint (Cheng et al., CVPR 2020) as a classifier.
 
-        See :func:`skelrobust.models.shiftgcn.load_shiftgcn_checkpoint`.
+        See :func:`skelrobust.models.pretrained.load_shiftgcn_checkpoint`.
         """
-        from skelrobust.models.shiftgcn import load_shiftgcn_checkpoint
+        from skelrobust.models.pretrained import load_shiftgcn_checkpoint
 
         return load_shiftgcn_checkpoint(path, num_classes=num_classes, class_names=class_names)
 
@@ -205,9 +205,11 @@ class Classifier(nn.Module):
                 meta = f.metadata() or {}
                 tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
         except (SafetensorError, OSError, ValueError) as err:
-            raise CheckpointError(f"{file}: not a readable safetensors file ({err})") from None
+            raise CheckpointError(f"{file}: not a readable skelrobust classifier ({err}); "
+                                  f"supported formats: {_formats()}") from None
         if "skelrobust" not in meta:
-            raise CheckpointError(f"{file}: no skelrobust header; is it a third-party checkpoint?")
+            raise CheckpointError(f"{file}: a safetensors file without a skelrobust header; "
+                                  f"supported formats: {_formats()}")
         try:
             header = json.loads(meta["skelrobust"])
             config = header["model"]
@@ -255,6 +257,12 @@ def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
     if not p.is_file():
         raise CheckpointError(f"{p}: no such classifier file")
     return p
+
+
+def _formats() -> str:
+    from skelrobust.models.pretrained import supported_formats
+
+    return supported_formats() + " (convert one with skelrobust import FILE --out DIR)"
 
 
 def _as_buffer(value: Any, shape: tuple[int, ...], default: float, name: str) -> torch.Tensor:

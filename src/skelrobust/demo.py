@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from skelrobust.classifier import Classifier
-from skelrobust.config import DataConfig, load_prepared
+from skelrobust.config import DataConfig, ExperimentData, data_record, load_prepared
+from skelrobust.data.registry import dataset_spec
 from skelrobust.training import TrainConfig, evaluate, fit
 
 __all__ = ["DEMO_TRAIN", "run_demo"]
@@ -35,7 +36,7 @@ def run_demo(out: str | Path = "runs/demo", epochs: int | None = None, model: st
     """Train ``model`` on ``synthetic`` and evaluate on its held-out test split."""
     if threads:
         torch.set_num_threads(threads)
-    data_cfg = DataConfig(name="synthetic")
+    data_cfg = DataConfig(name="synthetic", options={"seed": seed})
     prep = data_cfg.preprocess_args()
     t0 = time.perf_counter()
     train = load_prepared("synthetic", "train", preprocess_args=prep, num_clips=train_clips,
@@ -49,6 +50,9 @@ def run_demo(out: str | Path = "runs/demo", epochs: int | None = None, model: st
     cfg = TrainConfig(**{**asdict(DEMO_TRAIN), "seed": seed, "progress": progress,
                          "epochs": epochs or DEMO_TRAIN.epochs})
     clf = Classifier.create(model, train, size=size, preprocess=prep)
+    protocol = dataset_spec("synthetic").get_protocol()
+    clf.info["data"] = data_record(data_cfg, ExperimentData(
+        train, val, test, protocol, f"validation: split val ({len(val)} clips)"))
     params = sum(p.numel() for p in clf.parameters() if p.requires_grad)
     result = fit(clf, train, val, cfg, out_dir=out)
     ev = evaluate(clf, test)

@@ -19,7 +19,22 @@ and the bodies present in the clean motion:
   finite differences at ``fps`` (mm/s, mm/s²) — the quantities SMART's
   dynamics loss keeps small (Wang et al., CVPR 2021, Eq. 4);
 - how many frames and joints were touched (any coordinate changed by more
-  than ``touched_mm``; 0 counts every bit-level change).
+  than ``touched_mm``; 0 counts every bit-level change);
+- how many joint-frames count (``joint_frames``: joints × valid frames ×
+  present bodies, the mask of ``joint_mm_mean``) and how many of them moved
+  strictly more than each of :data:`DISPLACEMENT_THRESHOLDS_MM`
+  (``joint_frames_over_20mm``, ``joint_frames_over_50mm``).
+
+:meth:`PerceptualReport.summary` aggregates over samples, ignoring NaN
+(empty clips): ``<metric>`` is the mean over samples, except the ``*_max``
+keys, the max over samples. Means hide the tails, so for the per-clip maxima
+``joint_mm_max``, ``bone_pct_max`` and ``angle_deg_max`` it adds
+``<key>_mean``, ``<key>_median`` and ``<key>_p95`` over clips (numpy's linear
+interpolation); the max over clips stays ``<key>``. The ``joint_frames*``
+counts are summed over samples (totals, not means), and
+``joint_frames_over_20mm_pct`` / ``joint_frames_over_50mm_pct`` pool them:
+``100 · Σ over / Σ joint_frames`` (NaN without any joint-frame).
+:func:`perceptual_rows` lays these out as rows for people.
 """
 
 from __future__ import annotations
@@ -34,15 +49,29 @@ from skelrobust.errors import ConfigError, ShapeError
 from skelrobust.skeleton import Skeleton, get_skeleton
 
 __all__ = [
+    "DISPLACEMENT_THRESHOLDS_MM",
     "GOALS",
+    "TAIL_KEYS",
     "PerceptualReport",
+    "frames_over_key",
     "goal_reached",
     "perceptual_report",
+    "perceptual_rows",
     "robust_accuracy",
     "success_rate",
 ]
 
 GOALS = ("ab", "abn", "sa")
+# Joint-frames displaced strictly more than these (mm) are counted per sample.
+DISPLACEMENT_THRESHOLDS_MM = (20.0, 50.0)
+# Per-clip maxima whose distribution over clips the summary describes.
+TAIL_KEYS = ("joint_mm_max", "bone_pct_max", "angle_deg_max")
+COUNT_PREFIX = "joint_frames"
+
+
+def frames_over_key(threshold_mm: float) -> str:
+    """Per-sample key of the joint-frames displaced more than ``threshold_mm``."""
+    return f"{COUNT_PREFIX}_over_{threshold_mm:g}mm"
 
 
 def _tensor(a: Any) -> torch.Tensor:
@@ -87,14 +116,34 @@ class PerceptualReport:
     per_sample: dict[str, np.ndarray] = field(default_factory=dict)
 
     def summary(self) -> dict[str, float]:
-        """Mean over samples of every metric; ``*_max`` keys take the max over samples."""
-        out = {}
+        """Mean over samples of every metric (``*_max`` keys: max), tails and pooled fractions.
+
+        See the module doc: ``joint_frames*`` counts are summed, the per-clip
+        maxima of :data:`TAIL_KEYS` get ``_mean``/``_median``/``_p95`` over
+        clips, and ``joint_frames_over_<t>mm_pct`` pools the counts.
+        """
+        out: dict[str, float] = {}
         for key, val in self.per_sample.items():
             finite = val[np.isfinite(val)]
-            if not len(finite):
+            if key.startswith(COUNT_PREFIX):
+                out[key] = float(finite.sum())
+            elif not len(finite):
                 out[key] = float("nan")
             else:
                 out[key] = float(finite.max() if key.endswith("_max") else finite.mean())
+        for key in TAIL_KEYS:
+            if key not in self.per_sample:
+                continue
+            finite = self.per_sample[key][np.isfinite(self.per_sample[key])]
+            stats = ((finite.mean(), *np.percentile(finite, [50.0, 95.0])) if len(finite)
+                     else (np.nan,) * 3)
+            out.update({f"{key}_{name}": float(v) for name, v in zip(("mean", "median", "p95"),
+                                                                       stats)})
+        total = out.get(COUNT_PREFIX, 0.0)
+        for thr in DISPLACEMENT_THRESHOLDS_MM:
+            key = frames_over_key(thr)
+            if key in out:
+                out[f"{key}_pct"] = 100.0 * out[key] / total if total > 0 else float("nan")
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -169,4 +218,34 @@ def perceptual_report(clean: Any, adv: Any, skeleton: Skeleton | str,
         (delta != 0).any(axis=1))  # (N, T, V, M)
     out["frames_touched"] = touched.any(axis=(2, 3)).sum(1).astype(np.float64)
     out["joints_touched"] = touched.any(axis=(1, 3)).sum(1).astype(np.float64)
+
+    joint_ok = np.broadcast_to(valid[:, :, None, :], disp.shape)  # (N, T, V, M)
+    out[COUNT_PREFIX] = joint_ok.sum(axis=(1, 2, 3)).astype(np.float64)
+    for thr in DISPLACEMENT_THRESHOLDS_MM:
+        out[frames_over_key(thr)] = ((disp > thr) & joint_ok).sum(axis=(1, 2, 3)).astype(np.float64)
     return PerceptualReport(per_sample=out)
+
+
+def perceptual_rows(summary: dict[str, float]) -> list[dict[str, Any]]:
+    """Rows ``metric, mean, median, p95, max`` of a :meth:`PerceptualReport.summary`.
+
+    One row per per-clip maximum of :data:`TAIL_KEYS` (its distribution over
+    clips), one for the mean joint displacement (mean over clips of each
+    clip's mean) and one per displacement threshold (``mean``: the % of all
+    joint-frames beyond it). Metrics absent from ``summary`` are left out;
+    render with :func:`skelrobust.report.tables.format_table`.
+    """
+    labels = {"joint_mm_max": "joint displacement, clip max (mm)",
+              "bone_pct_max": "bone-length change, clip max (%)",
+              "angle_deg_max": "joint-angle change, clip max (deg)"}
+    rows: list[dict[str, Any]] = [
+        {"metric": labels[key], "mean": summary.get(f"{key}_mean"),
+         "median": summary.get(f"{key}_median"), "p95": summary.get(f"{key}_p95"),
+         "max": summary[key]}
+        for key in TAIL_KEYS if key in summary]
+    single = {"joint_mm_mean": "joint displacement, clip mean (mm)"}
+    single.update({f"{frames_over_key(thr)}_pct": f"joint-frames moved > {thr:g} mm (%)"
+                   for thr in DISPLACEMENT_THRESHOLDS_MM})
+    rows += [{"metric": label, "mean": summary[key], "median": None, "p95": None, "max": None}
+             for key, label in single.items() if key in summary]
+    return rows

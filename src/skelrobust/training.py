@@ -41,15 +41,16 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
-from tqdm.auto import tqdm
 
 from skelrobust.classifier import Classifier
 from skelrobust.data.dataset import SkeletonDataset
 from skelrobust.data.transforms import random_rotate_scale
 from skelrobust.errors import ConfigError
+from skelrobust.progress import progress_bar
+from skelrobust.validation import check
 
-__all__ = ["EvalResult", "TrainConfig", "TrainResult", "distributed_env", "evaluate", "fit",
-           "is_main_process", "seed_everything"]
+__all__ = ["EvalResult", "TrainConfig", "TrainResult", "distributed_env", "epoch_line",
+           "evaluate", "fit", "is_main_process", "seed_everything"]
 
 log = logging.getLogger(__name__)
 
@@ -81,21 +82,18 @@ class TrainConfig:
     num_threads: int | None = None
     eval_batch_size: int = 256
     progress: bool = True
-    # "best": keep the epoch with the best held-out top-1 (needs a validation split);
-    # "last": keep the final weights — use it when the held-out split is the test split,
-    # so that no choice is made on test data.
+    # "best": keep the epoch with the best validation top-1 (fit refuses a test split as
+    # validation data); "last": keep the final weights, no choice made on any data.
     keep: str = "best"
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # the numeric ranges: the rules every CLI flag and YAML key obey
+            setattr(self, f.name, check(f"train.{f.name}", getattr(self, f.name),
+                                        f"TrainConfig: {f.name}"))
         self.milestones = tuple(int(m) for m in self.milestones)
         checks = [
-            (self.epochs >= 1, "epochs must be >= 1"),
-            (self.batch_size >= 1, "batch_size must be >= 1"),
-            (self.lr > 0, "lr must be > 0"),
             (self.optimizer in ("sgd", "adam", "adamw"), "optimizer must be sgd, adam or adamw"),
             (self.schedule in ("cosine", "step", "none"), "schedule must be cosine, step or none"),
-            (self.grad_clip is None or self.grad_clip > 0, "grad_clip must be > 0"),
-            (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
             (self.keep in ("best", "last"), "keep must be 'best' or 'last'"),
         ]
         for ok, message in checks:
@@ -261,7 +259,13 @@ def _broadcast(obj: Any) -> Any:
 def fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | None = None,
         config: TrainConfig | None = None, out_dir: str | os.PathLike[str] | None = None,
         on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
-    """Train ``classifier`` on ``train``; keep the best held-out epoch.
+    """Train ``classifier`` on ``train``; keep the best epoch on ``val`` (or the last).
+
+    ``val`` must not be a test split when ``config.keep == "best"`` (a
+    :class:`ConfigError`): choosing an epoch on test data is model selection on
+    the test set. Splits loaded by :func:`~skelrobust.data.registry.load_dataset`
+    know their role; carve validation data with
+    :func:`~skelrobust.data.splits.carve_validation`.
 
     With ``out_dir``, writes ``classifier.safetensors`` (best), ``last.safetensors``
     and ``history.json`` after every epoch. The classifier ends with the best
@@ -270,6 +274,12 @@ def fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | N
     writes files and calls ``on_epoch``, every rank returns the same history.
     """
     cfg = config or TrainConfig()
+    if val is not None and cfg.keep == "best" and val.info.get("role") == "test":
+        where = f"{val.info.get('dataset', val.name)} {val.info.get('split', '')}".strip()
+        raise ConfigError(
+            f"fit: keep='best' would choose the epoch on the test split ({where}): model "
+            "selection on test data. Pass a validation split (one of the dataset's, or "
+            "skelrobust.data.splits.carve_validation(train)), or keep='last'")
     if train.num_classes != classifier.num_classes:
         raise ConfigError(f"fit: train set has {train.num_classes} classes, the classifier "
                           f"{classifier.num_classes}")
@@ -332,8 +342,8 @@ def _fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | 
             perm = torch.tensor(list(sampler), dtype=torch.long)[: steps_per_epoch * batch]
         tot_loss, tot_correct, seen = 0.0, 0, 0
         t0 = time.perf_counter()
-        bar = tqdm(perm.split(batch), desc=f"epoch {epoch}/{cfg.epochs}",
-                   disable=not cfg.progress or not main, leave=False, unit="batch")
+        bar = progress_bar(perm.split(batch), desc=f"epoch {epoch}/{cfg.epochs}",
+                           enabled=cfg.progress and main, unit="batch")
         for idx in bar:
             xb, yb = x_all[idx], y_all[idx]
             if cfg.augment_yaw_deg or cfg.augment_scale:
@@ -381,8 +391,7 @@ def _fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | 
                 classifier.save(out / "classifier.safetensors")
         result.history.append(record)
         if main:
-            log.info("epoch %d: %s", epoch, {k: round(v, 4) if isinstance(v, float) else v
-                                              for k, v in record.items()})
+            log.info("%s", epoch_line(record, cfg.epochs))
         if out is not None:
             classifier.info["metrics"] = record
             classifier.save(out / "last.safetensors")
@@ -402,6 +411,15 @@ def _fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | 
     result.samples_per_second = steps_per_epoch * batch * world * cfg.epochs / max(
         train_seconds, 1e-9)
     return result
+
+
+def epoch_line(record: dict[str, Any], epochs: int) -> str:
+    """One readable line per epoch: ``epoch 3/50: loss 0.412, train top-1 88.1 %, ...``."""
+    parts = [f"loss {record['loss']:.4f}", f"train top-1 {record['train_top1']:.1f} %"]
+    if "val_top1" in record:
+        parts += [f"val top-1 {record['val_top1']:.1f} %", f"val loss {record['val_loss']:.4f}"]
+    parts += [f"lr {record['lr']:.3g}", f"{record['seconds']:.1f} s"]
+    return f"epoch {record['epoch']}/{epochs}: " + ", ".join(parts)
 
 
 def _write_json(path: Path, obj: Any) -> None:

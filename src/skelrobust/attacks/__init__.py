@@ -1,6 +1,13 @@
 """Adversarial attacks on skeleton classifiers (white-box and black-box)."""
 
-from skelrobust.attacks.base import Attack, AttackResult, goal_margin, motion_mask, project_budget
+from skelrobust.attacks.base import (
+    NORMS,
+    Attack,
+    AttackResult,
+    goal_margin,
+    motion_mask,
+    project_budget,
+)
 from skelrobust.attacks.ciasa import CIASA
 from skelrobust.attacks.discriminator import BoneDirectionDiscriminator, train_discriminator
 from skelrobust.attacks.eot import EOT
@@ -18,6 +25,7 @@ __all__ = [
     "FGSM",
     "IFGSM",
     "MIFGSM",
+    "NORMS",
     "PGD",
     "SMART",
     "Attack",

@@ -10,7 +10,14 @@
   seeded from ``seed`` and the sample's own bytes, so a sample attacked alone
   or inside any batch sees the same randomness;
 - touches only real motion: frames past each clip's length and bodies absent
-  from a frame are never perturbed (:func:`motion_mask`).
+  from a frame are never perturbed (:func:`motion_mask`);
+- accepts tensors or numpy arrays and refuses, with a :class:`ConfigError` or
+  :class:`ShapeError` naming the argument, labels outside the classifier's
+  classes and clip lengths outside ``[1, T]``;
+- shows a progress bar over its steps on stderr when ``atk.progress = True``.
+
+Budgets (:data:`NORMS`, :func:`project_budget`) are in millimetres; the default,
+``"joint"``, bounds how far any joint moves.
 
 Goals (see :mod:`skelrobust.metrics`): ``"ab"`` anything-but (untargeted),
 ``"abn"`` anything-but-N (true class out of the top ``n``), ``"sa"`` specified
@@ -27,13 +34,17 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from skelrobust.errors import ConfigError, ShapeError
 from skelrobust.metrics import GOALS, PerceptualReport, goal_reached, perceptual_report
+from skelrobust.progress import progress_bar
 
-__all__ = ["Attack", "AttackResult", "goal_margin", "motion_mask", "project_budget"]
+__all__ = ["NORMS", "Attack", "AttackResult", "budget_size", "check_norm", "goal_margin",
+           "motion_mask", "project_budget"]
 
 TARGET_MODES = ("given", "random", "least_likely")
+NORMS = ("joint", "linf", "l2")  # the first is the default of every budget in mm
 
 
 def motion_mask(x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -64,15 +75,45 @@ def goal_margin(logits: torch.Tensor, y: torch.Tensor, goal: str, target: torch.
     return zy - others.topk(k, dim=1).values[:, -1]
 
 
+def check_norm(norm: str, who: str, allowed: tuple[str, ...] = NORMS) -> str:
+    """``norm`` if it is one of ``allowed``, else a :class:`ConfigError` naming them."""
+    if norm not in allowed:
+        raise ConfigError(f"{who}: norm must be one of {', '.join(map(repr, allowed))}, got "
+                          f"{norm!r}")
+    return norm
+
+
+def budget_size(delta: torch.Tensor, norm: str, dim: int = 1) -> torch.Tensor:
+    """The sizes a budget of ``norm`` bounds, broadcastable to ``delta``.
+
+    ``|δ|`` per coordinate (``"linf"``); ``‖δ‖₂`` over the xyz axis ``dim`` per joint
+    (``"joint"``, that axis kept with size 1); ``‖δ_n‖₂`` per sample (``"l2"``, ``(N, 1, …)``).
+    """
+    check_norm(norm, "budget_size")
+    if norm == "linf":
+        return delta.abs()
+    if norm == "joint":
+        return torch.linalg.vector_norm(delta, dim=dim, keepdim=True)
+    size = torch.linalg.vector_norm(delta.flatten(1), dim=1)
+    return size.view(-1, *([1] * (delta.dim() - 1)))
+
+
 def project_budget(delta: torch.Tensor, budget_m: float, norm: str) -> torch.Tensor:
-    """Project perturbations onto the per-sample ball ``‖δ‖ ≤ budget`` (``"linf"`` or ``"l2"``)."""
+    """Euclidean projection of perturbations ``δ`` ``(N, 3, T, V, M)`` onto the ball of ``norm``.
+
+    - ``"joint"`` (the default of the attacks): no joint moves more than ``ε``,
+      ``‖δ_{n,:,t,v,m}‖₂ ≤ ε`` for every sample, frame, joint and body;
+      ``δ_{n,:,t,v,m} ← δ_{n,:,t,v,m} · min(1, ε / ‖δ_{n,:,t,v,m}‖₂)``;
+    - ``"linf"``: every coordinate, ``|δ_{n,c,t,v,m}| ≤ ε`` (a joint may move ``ε·√3``);
+      ``δ ← clip(δ, −ε, ε)``;
+    - ``"l2"``: the whole clip, ``‖δ_n‖₂ ≤ ε``; ``δ_n ← δ_n · min(1, ε / ‖δ_n‖₂)``.
+
+    Exact in float32 after adding to ``x``: :func:`~skelrobust.attacks.white_box.project_exact`.
+    """
     if norm == "linf":
         return delta.clamp(-budget_m, budget_m)
-    if norm == "l2":
-        size = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
-        factor = (budget_m / size).clamp(max=1.0)
-        return delta * factor.view(-1, *([1] * (delta.dim() - 1)))
-    raise ConfigError(f"norm must be 'linf' or 'l2', got {norm!r}")
+    size = budget_size(delta, norm).clamp_min(1e-12)
+    return delta * (budget_m / size).clamp(max=1.0)
 
 
 @dataclass
@@ -135,9 +176,16 @@ class AttackResult:
 
 
 class Attack:
-    """Base class: subclasses implement :meth:`perturb`; the base does the bookkeeping."""
+    """Base class: subclasses implement :meth:`perturb`; the base does the bookkeeping.
+
+    Budgeted attacks set ``norm`` and ``budget_mm`` (``None``: unbudgeted); every
+    result's ``info`` states them. ``progress = True`` shows a bar over the steps.
+    """
 
     name = "attack"
+    norm: str | None = None
+    budget_mm: float | None = None
+    progress: bool = False
 
     def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
                  target_mode: str = "given", seed: int = 0, report: bool = True,
@@ -167,8 +215,11 @@ class Attack:
 
     def attack(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None,
                lengths: torch.Tensor | None = None) -> AttackResult:
-        """Attack a batch; ``target`` for ``goal="sa"`` with ``target_mode="given"``."""
-        x, y = self._check(x, y)
+        """Attack a batch; ``target`` for ``goal="sa"`` with ``target_mode="given"``.
+
+        ``x``, ``y``, ``target`` and ``lengths`` may be tensors or numpy arrays.
+        """
+        x, y, lengths = self._check(x, y, lengths)
         was_training = self.classifier.training
         self.classifier.eval()
         t0 = time.perf_counter()
@@ -191,7 +242,11 @@ class Attack:
             x_adv=x_adv.detach(), y=y, success=goal_reached(adv, y, self.goal, target, self.n),
             clean_pred=clean.argmax(1), adv_pred=adv.argmax(1), iterations=iterations,
             queries=self.queries.clone(), seconds=seconds, goal=self.goal, n=self.n,
-            target=target, report=report)
+            target=target, report=report, info=self.threat_model())
+
+    def threat_model(self) -> dict[str, Any]:
+        """``{"norm", "budget_mm"}`` of a budgeted attack (merged into every result's ``info``)."""
+        return {} if self.norm is None else {"norm": self.norm, "budget_mm": self.budget_mm}
 
     # ------------------------------------------------------------------ for subclasses
     def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
@@ -220,6 +275,28 @@ class Attack:
         """
         return self.margin(logits, y, target) < -self.confidence
 
+    def step_bar(self, steps: int, what: str = "steps") -> tqdm:
+        """``range(steps)`` in a progress bar on stderr, shown when ``progress`` is on.
+
+        Shown at once (the user asked for it), unless bars are off globally
+        (:func:`skelrobust.progress.set_progress`). Use as a context manager
+        (``with self.step_bar(n) as bar: for step in bar``) so an early ``break``
+        closes it; :meth:`show_goals` adds the goal counts.
+        """
+        return progress_bar(range(steps), desc=f"{self.name} {what}", unit="step",
+                            enabled=self.progress, delay=0)
+
+    @staticmethod
+    def show_goals(bar: tqdm, reached: torch.Tensor, frozen: bool = True) -> None:
+        """Show on ``bar`` how many samples reached their goal (and, ``frozen``, are active).
+
+        ``reached`` is bool ``(N,)``; costs nothing when the bar is hidden.
+        """
+        if not bar.disable:
+            k, n = int(reached.sum()), len(reached)
+            counts = {"reached": f"{k}/{n}", **({"active": n - k} if frozen else {})}
+            bar.set_postfix(counts, refresh=False)
+
     def generators(self, x: torch.Tensor, salt: int = 0) -> list[torch.Generator]:
         """One CPU generator per sample, seeded by ``seed``, ``salt`` and the sample's bytes."""
         data = x.detach().cpu().contiguous().numpy()
@@ -239,17 +316,42 @@ class Attack:
         return noise.to(x.device, x.dtype)
 
     # ------------------------------------------------------------------ internals
-    def _check(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _check(self, x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray,
+               lengths: torch.Tensor | np.ndarray | None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Motion as float32, labels and lengths as long tensors, each checked (module doc)."""
+        if isinstance(x, np.ndarray):
+            x = torch.as_tensor(x, dtype=torch.float32)
         if not isinstance(x, torch.Tensor) or x.dim() != 5 or x.shape[1] != 3:
             raise ShapeError(f"{self.name}: expected motion x of shape (N, 3, T, V, M), got "
                              f"{tuple(x.shape) if hasattr(x, 'shape') else type(x).__name__}")
-        y = torch.as_tensor(y, device=x.device).long()
-        if y.shape != (x.shape[0],):
-            raise ShapeError(f"{self.name}: expected labels y of shape ({x.shape[0]},), got "
-                             f"{tuple(y.shape)}")
         if not torch.isfinite(x).all():
             raise ShapeError(f"{self.name}: x holds NaN or infinite coordinates")
-        return x.detach().float(), y
+        n, t = x.shape[0], x.shape[2]
+        num_classes = getattr(self.classifier, "num_classes", None)
+        high = num_classes if isinstance(num_classes, int) else None
+        y = self._indices(y, "labels y", (n,), x.device, 0, high)
+        if lengths is not None:
+            lengths = self._indices(lengths, "lengths", (n,), x.device, 1, t + 1)
+        return x.detach().float(), y, lengths
+
+    def _indices(self, values: torch.Tensor | np.ndarray, what: str, shape: tuple[int, ...],
+                 device: torch.device, low: int, high: int | None) -> torch.Tensor:
+        """Integer ``values`` of ``shape`` in ``[low, high)`` as a long tensor, or a clear error."""
+        v = torch.as_tensor(values, device=device)
+        if v.shape != shape:
+            raise ShapeError(f"{self.name}: expected {what} of shape {shape}, got "
+                             f"{tuple(v.shape)}")
+        if v.is_floating_point() and not bool((v == v.round()).all()):
+            raise ConfigError(f"{self.name}: {what} must be integers, got "
+                              f"{v[v != v.round()][0].item()}")
+        v = v.long()
+        bad = (v < low) if high is None else (v < low) | (v >= high)
+        if bool(bad.any()):
+            valid = f">= {low}" if high is None else f"in [{low}, {high - 1}]"
+            raise ConfigError(f"{self.name}: {what} must be {valid}, got {int(v[bad][0])} "
+                              f"(sample {int(bad.nonzero()[0, 0])})")
+        return v
 
     def _resolve_target(self, clean: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
                         x: torch.Tensor) -> torch.Tensor | None:
@@ -259,10 +361,7 @@ class Attack:
         if self.target_mode == "given":
             if target is None:
                 raise ConfigError(f"{self.name}: goal 'sa' with target_mode 'given' needs target")
-            target = torch.as_tensor(target, device=y.device).long()
-            if target.shape != y.shape or (target < 0).any() or (target >= k).any():
-                raise ConfigError(f"{self.name}: target must be ({len(y)},) classes in [0, {k})")
-            return target
+            return self._indices(target, "target", tuple(y.shape), y.device, 0, k)
         if self.target_mode == "least_likely":
             return clean.argmin(1)
         offsets = torch.stack([torch.randint(1, k, (), generator=g)

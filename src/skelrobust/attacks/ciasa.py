@@ -4,9 +4,14 @@ Liu, Akhtar and Mian, "Adversarial Attack on Skeleton-based Human Action
 Recognition", IEEE TNNLS 2020 (arXiv 1909.06500). An iterative, clipped
 gradient attack whose every iterate is projected onto physical constraints:
 
-1. step and clip (the paper's BIM-style update): ``p ← clip_{q,ε}(p − α·sign(∇_p L))``
-   on the chosen joints and frames; ``ε`` = ``budget_mm`` per coordinate (L∞),
-   ``α`` = ``step_mm``;
+1. step and clip (the paper's BIM-style update): ``p ← Π_{q,ε}(p − α·sign(∇_p L))``
+   on the chosen joints and frames, ``α`` = ``step_mm`` per coordinate and ``Π`` the
+   projection onto the ball of ``norm`` with ``ε`` = ``budget_mm``: ``"joint"``
+   (default) bounds every joint's displacement ``‖q̂_j − q_j‖₂ ≤ ε``, ``"linf"`` (the
+   paper's) each coordinate. Both keep the sign step: it ignores the float rounding
+   of the gradient, which varies with the batch (a per-joint unit step would carry
+   it into the realignment, whose bisection amplifies it to ~0.1 mm), so a sample's
+   result does not depend on its batch;
 2. spatial skeleton realignment (the paper's Sec. III-B): the motion is
    ``q̂ = R(p)``, every frame re-projected onto the clean bone lengths along
    the kinematic chain, keeping the perturbed bone directions
@@ -55,13 +60,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from skelrobust.attacks.base import check_norm, project_budget
 from skelrobust.attacks.discriminator import (
     BoneDirectionDiscriminator,
     bone_direction_features,
     train_discriminator,
 )
 from skelrobust.attacks.losses import temporal_smoothness_loss
-from skelrobust.attacks.projection import descendant_mask, realign_within_budget
+from skelrobust.attacks.projection import REALIGN_NORMS, descendant_mask, realign_within_budget
 from skelrobust.attacks.white_box import GradientAttack
 from skelrobust.errors import ConfigError
 from skelrobust.skeleton import Skeleton
@@ -142,7 +148,9 @@ def smooth_frames(u: torch.Tensor, sigma: float) -> torch.Tensor:
 class CIASA(GradientAttack):
     """Constrained Iterative Attack for Skeleton Actions (Liu et al., TNNLS 2020); module doc.
 
-    - ``budget_mm`` ε: L∞ bound per coordinate (mm); ``step_mm`` α (mm); ``steps``.
+    - ``budget_mm`` ε (mm) in the ball of ``norm``: ``"joint"`` (default: no joint
+      moves more than ε) or ``"linf"`` (per coordinate, the paper's); ``step_mm`` α
+      (mm, per coordinate); ``steps``.
     - ``step_rule``: ``"sign"`` (BIM, the default) or ``"scaled"`` (the masked
       gradient divided by its largest entry, so penalties act in proportion).
     - ``max_angle_deg``: bound on each bone's turn from its clean direction
@@ -168,9 +176,10 @@ class CIASA(GradientAttack):
                  kappa: float = 0.0, realign_iterations: int = 10, goal: str = "ab",
                  n: int = 3, target_mode: str = "given", class_loss: str = "ce", seed: int = 0,
                  report: bool = True, step_rule: str = "sign",
-                 smooth_sigma: float = 1.0) -> None:
+                 smooth_sigma: float = 1.0, norm: str = REALIGN_NORMS[0]) -> None:
         super().__init__(classifier, goal=goal, n=n, target_mode=target_mode, loss=class_loss,
                          seed=seed, report=report)
+        self.norm = check_norm(norm, self.name, REALIGN_NORMS)
         checks = [
             (step_rule in STEP_RULES, f"step_rule must be one of {STEP_RULES}, got {step_rule!r}"),
             (hasattr(classifier, "skeleton"), "the classifier has no skeleton layout"),
@@ -207,6 +216,7 @@ class CIASA(GradientAttack):
                           seed: int | None = None,
                           **kwargs: object) -> BoneDirectionDiscriminator:
         """Train a shared discriminator on clean ``motions`` (e.g. the classifier's train set)."""
+        kwargs.setdefault("progress", self.progress)
         disc = train_discriminator(motions, steps=steps, seed=self.seed if seed is None else seed,
                                    skeleton=self.skeleton, **kwargs)  # type: ignore[arg-type]
         self.discriminator = self._check_discriminator(disc)
@@ -227,7 +237,8 @@ class CIASA(GradientAttack):
         disc = self.discriminator
         if disc is None:
             disc = train_discriminator(x, steps=self.disc_steps, seed=self.seed,
-                                       skeleton=self.skeleton, per_sample=True)
+                                       skeleton=self.skeleton, per_sample=True,
+                                       progress=self.progress)
         elif disc.members not in (1, len(x)):
             raise ConfigError(f"{self.name}: a discriminator ensemble of {disc.members} members "
                               f"cannot score a batch of {len(x)}")
@@ -270,7 +281,17 @@ class CIASA(GradientAttack):
         """The constrained motion of latent positions ``p``: realigned, angle-bounded, in budget."""
         return realign_within_budget(p, x, self.skeleton, self.budget_mm * 1e-3,
                                      mask=movable > 0, max_angle_deg=self.max_angle_deg,
-                                     iterations=self.realign_iterations)
+                                     iterations=self.realign_iterations, norm=self.norm)
+
+    def direction(self, grad_p: torch.Tensor, movable: torch.Tensor) -> torch.Tensor:
+        """The step of ``step_rule`` for a latent gradient, masked and smoothed in time."""
+        if self.step_rule == "sign":
+            direction = grad_p.sign()
+        else:  # largest coordinate of the (masked) gradient moves by α
+            g = grad_p * movable
+            top = g.abs().flatten(1).amax(1).clamp_min(1e-30)
+            direction = g / top.view(-1, 1, 1, 1, 1)
+        return smooth_frames(direction * movable, self.smooth_sigma) * movable
 
     def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
                 mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -281,43 +302,39 @@ class CIASA(GradientAttack):
         latent, x_adv = x.clone(), x.clone()
         iterations = torch.full((n,), self.steps, dtype=torch.long)
         active = torch.ones(n, dtype=torch.bool, device=x.device)
-        for it in range(self.steps + 1):
-            idx = active.nonzero()[:, 0]
-            if len(idx) == 0:
-                break
-            p, x0, ya, ta, ma, mv = self.rows(idx, latent, x, y, target, mask, movable)
-            last = it == self.steps
-            with torch.enable_grad():
-                pg = p.detach().requires_grad_(not last)
-                q = self.realign(pg, x0, mv)
-            qc = x0 if it == 0 else q.detach()  # the clean input itself, not R(q) ≈ q
-            if last:  # the final iterate is only checked
+        with self.step_bar(self.steps + 1) as bar:
+            for it in bar:
+                idx = active.nonzero()[:, 0]
+                if len(idx) == 0:
+                    break
+                p, x0, ya, ta, ma, mv = self.rows(idx, latent, x, y, target, mask, movable)
+                last = it == self.steps
+                with torch.enable_grad():
+                    pg = p.detach().requires_grad_(not last)
+                    q = self.realign(pg, x0, mv)
+                qc = x0 if it == 0 else q.detach()  # the clean input itself, not R(q) ≈ q
+                if last:  # the final iterate is only checked
+                    with torch.no_grad():
+                        logits = self.logits(qc, active)
+                else:
+                    logits, _, grad = self.gradient(qc, ya, ta, active)
+                done = self.margin(logits, ya, ta) < -self.kappa
+                x_adv[idx] = qc
+                if done.any():
+                    iterations[idx[done].cpu()] = it
+                    active[idx[done]] = False
+                self.show_goals(bar, ~active)
+                if last or bool(done.all()):
+                    break
+                grad_r = self.regulariser_gradient(qc, x0, ma, disc,
+                                                   None if members is None else members[idx])
+                if grad_r is not None:
+                    grad = grad + grad_r
+                # the gradient in latent space: through the realignment (its tangent space)
+                (grad_p,) = torch.autograd.grad(q, pg, grad_outputs=grad)
                 with torch.no_grad():
-                    logits = self.logits(qc, active)
-            else:
-                logits, _, grad = self.gradient(qc, ya, ta, active)
-            done = self.margin(logits, ya, ta) < -self.kappa
-            x_adv[idx] = qc
-            if done.any():
-                iterations[idx[done].cpu()] = it
-                active[idx[done]] = False
-            if last or bool(done.all()):
-                break
-            grad_r = self.regulariser_gradient(qc, x0, ma, disc,
-                                               None if members is None else members[idx])
-            if grad_r is not None:
-                grad = grad + grad_r
-            # the gradient in latent space: through the realignment (its tangent space)
-            (grad_p,) = torch.autograd.grad(q, pg, grad_outputs=grad)
-            with torch.no_grad():
-                if self.step_rule == "sign":
-                    direction = grad_p.sign()
-                else:  # largest coordinate of the (masked) gradient moves by α
-                    g = grad_p * mv
-                    top = g.abs().flatten(1).amax(1).clamp_min(1e-30)
-                    direction = g / top.view(-1, 1, 1, 1, 1)
-                direction = smooth_frames(direction * mv, self.smooth_sigma) * mv
-                step = x0 + (p - alpha * direction - x0).clamp(-eps, eps)
-                keep = ~done
-                latent[idx[keep]] = step[keep]
+                    step = x0 + project_budget(p - alpha * self.direction(grad_p, mv) - x0,
+                                               eps, self.norm)
+                    keep = ~done
+                    latent[idx[keep]] = step[keep]
         return x_adv.detach(), iterations

@@ -30,6 +30,7 @@ from torch.nn import functional as F
 
 from skelrobust.attacks.projection import realign_bone_lengths
 from skelrobust.errors import ConfigError, ShapeError
+from skelrobust.progress import progress_bar
 from skelrobust.skeleton import Skeleton, get_skeleton
 
 __all__ = ["BoneDirectionDiscriminator", "bone_direction_features", "train_discriminator"]
@@ -128,7 +129,7 @@ def train_discriminator(motions: torch.Tensor, steps: int = 200, seed: int = 0,
                         noise_mm: float = 20.0, batch_size: int = 32, lr: float = 1e-3,
                         hidden: int = 64,
                         discriminator: BoneDirectionDiscriminator | None = None,
-                        ) -> BoneDirectionDiscriminator:
+                        progress: bool = False) -> BoneDirectionDiscriminator:
     """Train a :class:`BoneDirectionDiscriminator` on clean ``motions`` ``(N, 3, T, V, M)``.
 
     Real: the clean clips; fake: the same clips with per-coordinate Gaussian
@@ -137,7 +138,8 @@ def train_discriminator(motions: torch.Tensor, steps: int = 200, seed: int = 0,
     that clip only (its frames are the examples), with that clip's own random
     stream, so a member does not depend on the other clips. The returned
     module is in eval mode with gradients of its parameters disabled; its
-    ``info`` dict records the loss before and after training.
+    ``info`` dict records the loss before and after training. ``progress``: a bar
+    over the steps on stderr.
     """
     x = torch.as_tensor(motions).detach().float()
     if x.dim() != 5 or x.shape[1] != 3 or len(x) == 0:
@@ -189,7 +191,8 @@ def train_discriminator(motions: torch.Tensor, steps: int = 200, seed: int = 0,
     eval_batch = batch()
     with torch.no_grad():
         before = float(loss_of(eval_batch[0], eval_batch[1])) / (n if per_sample else 1)
-    for _ in range(steps):
+    for _ in progress_bar(range(steps), desc="discriminator steps", unit="step",
+                          enabled=progress, delay=0):
         xb, fake = batch()
         opt.zero_grad(set_to_none=True)
         loss_of(xb, fake).backward()

@@ -66,6 +66,7 @@ class EOT(Attack):
 
     def attack(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None,
                lengths: torch.Tensor | None = None) -> AttackResult:
+        self.inner.progress = self.progress
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
             result = self.inner.attack(x, y, target, lengths)

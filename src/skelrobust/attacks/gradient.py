@@ -1,20 +1,24 @@
 """Gradient baselines on one shared iterative core: FGSM, I-FGSM (BIM), PGD, MI-FGSM.
 
 All four are :class:`IterativeGradient` with different defaults. For a
-perturbation budget ``ε`` (``budget_mm``, L∞ or L2 per sample, over the real
-motion of :func:`~skelrobust.attacks.base.motion_mask`) and step ``a`` (``alpha_mm``),
-each step descends the goal's objective ``J``
-(:class:`~skelrobust.attacks.white_box.GradientAttack`):
+perturbation budget ``ε`` (``budget_mm``) in the ball of ``norm``
+(:func:`~skelrobust.attacks.base.project_budget`, over the real motion of
+:func:`~skelrobust.attacks.base.motion_mask`) and step ``a`` (``alpha_mm``), each step
+descends the goal's objective ``J`` (:class:`~skelrobust.attacks.white_box.GradientAttack`)
+along the steepest direction of the norm (:func:`~skelrobust.attacks.white_box.steepest`):
 
-- L∞: ``δ ← Π_ε(δ − a·sign(g))`` (FGSM: Goodfellow et al., ICLR 2015, one step of
-  ``a = ε``; I-FGSM/BIM: Kurakin et al., ICLR-W 2017, Eq. 1; PGD: Madry et al.,
-  ICLR 2018, Eq. 2, with a uniform random start in the ball);
-- L2: ``δ ← Π_ε(δ − a·g/‖g‖₂)``, random start uniform in direction and radius;
+- ``"joint"`` (default; no joint moves more than ``ε``, ``‖δ_{n,:,t,v,m}‖₂ ≤ ε``):
+  ``δ_j ← Π_ε(δ_j − a·g_j/‖g_j‖₂)`` per joint ``j``, random start uniform in each
+  joint's ball (direction uniform on the sphere, radius ``ε·u^{1/3}``);
+- ``"linf"`` (per coordinate): ``δ ← Π_ε(δ − a·sign(g))`` (FGSM: Goodfellow et al., ICLR
+  2015, one step of ``a = ε``; I-FGSM/BIM: Kurakin et al., ICLR-W 2017, Eq. 1; PGD:
+  Madry et al., ICLR 2018, Eq. 2, with a uniform random start in the ball);
+- ``"l2"`` (per sample): ``δ ← Π_ε(δ − a·g/‖g‖₂)``, random start uniform in direction and
+  radius;
 - MI-FGSM (Dong et al., CVPR 2018, Eqs. 6–7): ``g ← μ·g + ∇J/‖∇J‖₁`` (``μ`` = ``decay``,
   1.0 by default) and the step follows ``g``.
 
-``Π_ε`` is the projection of :func:`~skelrobust.attacks.base.project_budget`; the L∞
-budget holds exactly in float32 (:func:`~skelrobust.attacks.white_box.project_linf_exact`).
+The budget holds exactly in float32 (:func:`~skelrobust.attacks.white_box.project_exact`).
 PGD ``restarts`` keep, per sample, the restart with the lowest goal margin (a
 successful one when there is one); iterations add up over restarts. With
 ``early_stop`` a sample stops moving as soon as its goal is reached (its iterations
@@ -26,11 +30,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from skelrobust.attacks.base import project_budget
-from skelrobust.attacks.white_box import GradientAttack, project_linf_exact, unit
+from skelrobust.attacks.base import NORMS, check_norm, project_budget
+from skelrobust.attacks.white_box import GradientAttack, joint_unit, project_exact, steepest, unit
 from skelrobust.errors import ConfigError
 
 __all__ = ["BIM", "FGSM", "IFGSM", "MIFGSM", "PGD", "IterativeGradient"]
+
+DEFAULT_NORM = NORMS[0]
+_RADIUS_SALT = 1 << 20  # the joint-ball radii draw from their own per-sample stream
 
 
 class IterativeGradient(GradientAttack):
@@ -39,14 +46,13 @@ class IterativeGradient(GradientAttack):
     name = "iterative-gradient"
 
     def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
-                 budget_mm: float = 20.0, norm: str = "linf", steps: int = 10,
+                 budget_mm: float = 20.0, norm: str = DEFAULT_NORM, steps: int = 10,
                  alpha_mm: float | None = None, random_start: bool = False, restarts: int = 1,
                  decay: float = 0.0, loss: str = "ce", early_stop: bool = False,
                  target_mode: str = "given", seed: int = 0, report: bool = True) -> None:
         super().__init__(classifier, goal=goal, n=n, target_mode=target_mode, loss=loss,
                          seed=seed, report=report)
-        if norm not in ("linf", "l2"):
-            raise ConfigError(f"{self.name}: norm must be 'linf' or 'l2', got {norm!r}")
+        check_norm(norm, self.name)
         if budget_mm <= 0:
             raise ConfigError(f"{self.name}: budget_mm must be > 0, got {budget_mm}")
         if steps < 1 or restarts < 1:
@@ -73,13 +79,13 @@ class IterativeGradient(GradientAttack):
             return torch.zeros_like(x)
         if self.norm == "linf":
             return self.per_sample_rand(x, "uniform", salt=restart) * eps * mask
+        if self.norm == "joint":  # uniform in each joint's ball: radius ε·u^(1/3)
+            direction = joint_unit(self.per_sample_rand(x, "normal", salt=restart))
+            u = self.per_sample_rand(x, "uniform", salt=_RADIUS_SALT + restart)[:, :1].abs()
+            return direction * u.pow(1 / 3) * eps * mask
         direction = unit(self.per_sample_rand(x, "normal", salt=restart) * mask)
         radius = self.per_sample_rand(x, "uniform", salt=restart + 1)[:, :1, :1, :1, :1].abs()
         return direction * radius * eps
-
-    def _step(self, g: torch.Tensor) -> torch.Tensor:
-        """The move for a (momentum-)gradient ``g``: its sign (L∞) or unit L2 direction."""
-        return g.sign() if self.norm == "linf" else unit(g)
 
     def _run(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
              mask: torch.Tensor, restart: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,34 +95,33 @@ class IterativeGradient(GradientAttack):
         momentum = torch.zeros_like(x) if self.decay else None
         done = torch.zeros(n, dtype=torch.bool, device=x.device)
         iterations = torch.full((n,), self.steps, dtype=torch.long)
-        for step in range(self.steps):
-            idx = (~done).nonzero()[:, 0] if bool(done.any()) else None
-            if idx is not None and len(idx) == 0:
-                break
-            xa, xc, ya, ta, ma = self.rows(idx, x_adv, x, y, target, mask)
-            logits, _, grad = self.gradient(xa, ya, ta, ~done)
-            grad = grad * ma
-            keep = None
-            if self.early_stop:
+        with self.step_bar(self.steps) as bar:
+            for step in bar:
+                idx = (~done).nonzero()[:, 0] if bool(done.any()) else None
+                if idx is not None and len(idx) == 0:
+                    break
+                xa, xc, ya, ta, ma = self.rows(idx, x_adv, x, y, target, mask)
+                logits, _, grad = self.gradient(xa, ya, ta, ~done)
+                grad = grad * ma
                 hit = self.reached(logits, ya, ta)
-                if bool(hit.any()):
+                keep = None
+                if self.early_stop and bool(hit.any()):
                     rows = torch.arange(n, device=x.device) if idx is None else idx
                     iterations[rows[hit].cpu()] = step
                     done[rows[hit]] = True
                     keep = (~hit).to(x.dtype).view(-1, 1, 1, 1, 1)
-            if momentum is not None:
-                (mom,) = self.rows(idx, momentum)
-                mom = self.decay * mom + unit(grad, p=1)
-                momentum = mom if idx is None else momentum.index_copy(0, idx, mom)
-                grad = mom
-            move = self._step(grad) * alpha
-            if keep is not None:
-                move = move * keep
-            xa = xc + project_budget(xa - move - xc, eps, self.norm) * ma
-            x_adv = xa if idx is None else x_adv.index_copy(0, idx, xa)
-        if self.norm == "linf":
-            x_adv = project_linf_exact(x_adv, x, eps)
-        return x_adv, iterations
+                self.show_goals(bar, done if self.early_stop else hit, self.early_stop)
+                if momentum is not None:
+                    (mom,) = self.rows(idx, momentum)
+                    mom = self.decay * mom + unit(grad, p=1)
+                    momentum = mom if idx is None else momentum.index_copy(0, idx, mom)
+                    grad = mom
+                move = steepest(grad, self.norm) * alpha
+                if keep is not None:
+                    move = move * keep
+                xa = xc + project_budget(xa - move - xc, eps, self.norm) * ma
+                x_adv = xa if idx is None else x_adv.index_copy(0, idx, xa)
+        return project_exact(x_adv, x, eps, self.norm), iterations
 
     def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
                 mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,12 +145,12 @@ class IterativeGradient(GradientAttack):
 
 
 class FGSM(IterativeGradient):
-    """Fast gradient sign method: one step of size ``ε`` (L2: along the unit gradient)."""
+    """Fast gradient sign method: one step of size ``ε`` (joint, L2: along the unit gradient)."""
 
     name = "fgsm"
 
     def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
-                 budget_mm: float = 20.0, norm: str = "linf", loss: str = "ce",
+                 budget_mm: float = 20.0, norm: str = DEFAULT_NORM, loss: str = "ce",
                  target_mode: str = "given", seed: int = 0, report: bool = True) -> None:
         super().__init__(classifier, goal=goal, n=n, budget_mm=budget_mm, norm=norm, steps=1,
                          alpha_mm=budget_mm, loss=loss, target_mode=target_mode, seed=seed,
@@ -158,7 +163,7 @@ class BIM(IterativeGradient):
     name = "bim"
 
     def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
-                 budget_mm: float = 20.0, norm: str = "linf", steps: int = 10,
+                 budget_mm: float = 20.0, norm: str = DEFAULT_NORM, steps: int = 10,
                  alpha_mm: float | None = None, loss: str = "ce", early_stop: bool = False,
                  target_mode: str = "given", seed: int = 0, report: bool = True) -> None:
         super().__init__(classifier, goal=goal, n=n, budget_mm=budget_mm, norm=norm,
@@ -178,7 +183,7 @@ class PGD(IterativeGradient):
     name = "pgd"
 
     def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
-                 budget_mm: float = 20.0, norm: str = "linf", steps: int = 20,
+                 budget_mm: float = 20.0, norm: str = DEFAULT_NORM, steps: int = 20,
                  alpha_mm: float | None = None, restarts: int = 1, random_start: bool = True,
                  loss: str = "ce", early_stop: bool = False, target_mode: str = "given",
                  seed: int = 0, report: bool = True) -> None:
@@ -197,7 +202,7 @@ class MIFGSM(IterativeGradient):
     name = "mifgsm"
 
     def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
-                 budget_mm: float = 20.0, norm: str = "linf", steps: int = 10,
+                 budget_mm: float = 20.0, norm: str = DEFAULT_NORM, steps: int = 10,
                  alpha_mm: float | None = None, decay: float = 1.0, loss: str = "ce",
                  early_stop: bool = False, target_mode: str = "given", seed: int = 0,
                  report: bool = True) -> None:

@@ -12,7 +12,9 @@ where ``u_j`` is the perturbed bone direction ``q̃_j − q̃_p(j)`` (normalised
 optionally rotated back towards the clean direction so that it makes an angle
 of at most ``max_angle_deg`` with it (joint-angle constraint), and, to enforce
 a budget without breaking the bone lengths, turned back along the great
-circle by the smallest amount that keeps the joint inside the budget. The
+circle by the smallest amount that keeps the joint inside the budget: the
+joint ball ``‖q̂_j − q_j‖₂ ≤ ε`` (``norm="joint"``, the default) or the cube
+``|q̂_j − q_j| ≤ ε`` per coordinate (``norm="linf"``). The
 tree is walked level by level (all joints of one depth at once), vectorised
 over samples, frames and bodies.
 
@@ -31,13 +33,15 @@ from functools import lru_cache
 
 import torch
 
-from skelrobust.attacks.white_box import project_linf_exact
+from skelrobust.attacks.base import budget_size, check_norm, project_budget
+from skelrobust.attacks.white_box import project_exact
 from skelrobust.errors import ConfigError, ShapeError
 from skelrobust.skeleton import Skeleton
 
-__all__ = ["descendant_mask", "realign_bone_lengths", "realign_within_budget"]
+__all__ = ["REALIGN_NORMS", "descendant_mask", "realign_bone_lengths", "realign_within_budget"]
 
 _EPS = 1e-12
+REALIGN_NORMS = ("joint", "linf")  # per-joint balls: the kinematic walk bounds joint by joint
 
 
 @lru_cache(maxsize=64)
@@ -136,11 +140,12 @@ class _Chain:
             ~self.clipped[b] if s >= 1 else torch.zeros_like(self.clipped[b]))
         return base + self.length[b] * torch.where(exact, self.u_a[b], turned)
 
-    def _walk(self, budget: float | None, iterations: int,
+    def _walk(self, budget: float | None, norm: str, iterations: int,
               scales: list[torch.Tensor] | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         q, moving, r = self.q, self.moving, self.root
         out = q.clone()
-        shift = self.root_delta if budget is None else self.root_delta.clamp(-budget, budget)
+        shift = (self.root_delta if budget is None
+                 else project_budget(self.root_delta, budget, norm))  # (N, C, T, M): xyz dim 1
         out[r] = torch.where(moving[r], q[r] + shift, q[r])
         found = []
         for k, (joints, parents) in enumerate(_levels(self.skeleton)):
@@ -150,17 +155,18 @@ class _Chain:
                 cand = self._joint(j, base, 1.0)
             else:
                 s = scales[k] if scales is not None else self._scale(j, base, q[j], budget,
-                                                                     iterations)
+                                                                     norm, iterations)
                 found.append(s)
                 cand = self._joint(j, base, s)
             out[j] = torch.where(moving[j], cand, q[j])
         return out, found
 
     def _scale(self, j: list[int], base: torch.Tensor, clean: torch.Tensor, budget: float,
-               iterations: int) -> torch.Tensor:
+               norm: str, iterations: int) -> torch.Tensor:
         """Largest ``s`` ∈ [0, 1] (bisection, feasible lower bound) keeping joints ``j`` inside."""
-        def inside(s: torch.Tensor | float) -> torch.Tensor:
-            return (self._joint(j, base, s) - clean).abs().amax(dim=2, keepdim=True) <= budget
+        def inside(s: torch.Tensor | float) -> torch.Tensor:  # (J, N, 1, T, M); xyz is dim 2
+            size = budget_size(self._joint(j, base, s) - clean, norm, dim=2)
+            return size.amax(dim=2, keepdim=True) <= budget
 
         ok = inside(1.0)
         lo = ok.to(base.dtype)
@@ -173,10 +179,11 @@ class _Chain:
             lo, hi = torch.where(good, mid, lo), torch.where(good, hi, mid)
         return lo
 
-    def pose(self, budget: float | None = None, iterations: int = 12) -> torch.Tensor:
+    def pose(self, budget: float | None = None, norm: str = "joint",
+             iterations: int = 12) -> torch.Tensor:
         """Forward kinematics, level by level; returns ``(N, 3, T, V, M)``.
 
-        With ``budget`` (metres, L∞ per coordinate) each joint's rotation is
+        With ``budget`` (metres; per joint, in the ball of ``norm``) each joint's rotation is
         scaled by the largest ``s`` ∈ [0, 1] (bisection, ``iterations`` halvings,
         keeping a feasible lower bound) that keeps the joint inside the ball,
         given its already placed parent. ``s = 0`` moves the joint exactly as
@@ -185,13 +192,14 @@ class _Chain:
         """
         if budget is not None and torch.is_grad_enabled() and self.u_a.requires_grad:
             with torch.no_grad():
-                _, scales = self._walk(budget, iterations, None)
-            out, _ = self._walk(budget, iterations, scales)
+                _, scales = self._walk(budget, norm, iterations, None)
+            out, _ = self._walk(budget, norm, iterations, scales)
         else:
-            out, _ = self._walk(budget, iterations, None)
+            out, _ = self._walk(budget, norm, iterations, None)
+        out = out.permute(1, 2, 3, 0, 4).contiguous()
         if budget is not None:  # absorb rounding (≤ 1e-7 m): the budget holds in float
-            out = project_linf_exact(out, self.q, budget)
-        return out.permute(1, 2, 3, 0, 4).contiguous()
+            out = project_exact(out, self.q.permute(1, 2, 3, 0, 4), budget, norm)
+        return out
 
 
 def realign_bone_lengths(x_adv: torch.Tensor, x_clean: torch.Tensor, skeleton: Skeleton,
@@ -211,8 +219,11 @@ def realign_bone_lengths(x_adv: torch.Tensor, x_clean: torch.Tensor, skeleton: S
 def realign_within_budget(x_adv: torch.Tensor, x_clean: torch.Tensor, skeleton: Skeleton,
                           budget_m: float, mask: torch.Tensor | None = None,
                           max_angle_deg: float | None = None,
-                          iterations: int = 12) -> torch.Tensor:
-    """:func:`realign_bone_lengths` that also keeps ``max |q̂ − q| ≤ budget_m`` (L∞, metres).
+                          iterations: int = 12, norm: str = "joint") -> torch.Tensor:
+    """:func:`realign_bone_lengths` that also keeps every joint within ``budget_m`` (metres).
+
+    ``norm="joint"``: ``‖q̂_{n,:,t,v,m} − q_{n,:,t,v,m}‖₂ ≤ budget_m`` (no joint moves
+    farther); ``norm="linf"``: ``|q̂ − q| ≤ budget_m`` per coordinate. Exact in float.
 
     Walking the tree, each joint's bone rotation is shrunk just enough (per
     sample, frame, body and joint, by bisection to ``2^-iterations``) for the
@@ -220,8 +231,10 @@ def realign_within_budget(x_adv: torch.Tensor, x_clean: torch.Tensor, skeleton: 
     the angle bound and the budget all hold together. Differentiable in
     ``x_adv`` with those shrink factors held fixed.
     """
+    check_norm(norm, "realign_within_budget", REALIGN_NORMS)
     if budget_m < 0:
         raise ConfigError(f"realign_within_budget: budget_m must be >= 0, got {budget_m}")
     if budget_m == 0:
         return x_clean.detach().clone()
-    return _Chain(x_adv, x_clean, skeleton, mask, max_angle_deg).pose(budget_m, iterations)
+    return _Chain(x_adv, x_clean, skeleton, mask, max_angle_deg).pose(budget_m, norm,
+                                                                      iterations)

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from skelrobust.attacks.base import project_budget
+from skelrobust.attacks.base import NORMS, check_norm, project_budget
 from skelrobust.attacks.losses import SmartPerceptualGradient
-from skelrobust.attacks.white_box import GradientAttack, per_sample_norm, project_linf_exact
+from skelrobust.attacks.white_box import GradientAttack, per_sample_norm, project_exact
 from skelrobust.errors import ConfigError
 
 __all__ = ["SMART"]
@@ -52,7 +52,10 @@ class SMART(GradientAttack):
     - ``class_loss`` (P: ``"ce"``): ``−CE(z, y)`` for AB, ``CE(z, c)`` for SA; for ABN
       we also use ``−CE(z, y)`` (the authors' code regresses the logits to a
       uniform vector instead) — or ``"margin"`` for the CW margins of the base.
-    - ``budget_mm``/``norm`` (O): optional hard budget, projected after every step.
+    - ``budget_mm``/``norm`` (O): optional hard budget in mm, projected after every step;
+      ``norm`` ``"joint"`` (default: no joint moves more than ``budget_mm``), ``"linf"``
+      (per coordinate) or ``"l2"`` (per clip), see
+      :func:`~skelrobust.attacks.base.project_budget`.
     - ``fps`` (O): ``None`` takes derivatives per frame; a number gives them per second.
 
     Differences from the authors' code: joints are weighted equally in ``l_dyn``
@@ -67,7 +70,7 @@ class SMART(GradientAttack):
     def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3, steps: int = 1000,
                  lr: float = 0.5, w: float = 0.6, alpha: float = 0.3,
                  betas: Sequence[float] = (0.6, 0.0, 0.4), budget_mm: float | None = None,
-                 norm: str = "linf", class_loss: str = "ce", fps: float | None = None,
+                 norm: str = NORMS[0], class_loss: str = "ce", fps: float | None = None,
                  target_mode: str = "given", seed: int = 0, report: bool = True) -> None:
         super().__init__(classifier, goal=goal, n=n, target_mode=target_mode, loss=class_loss,
                          seed=seed, report=report)
@@ -81,11 +84,11 @@ class SMART(GradientAttack):
             raise ConfigError(f"smart: betas must be non-negative weights, got {tuple(betas)}")
         if budget_mm is not None and budget_mm <= 0:
             raise ConfigError(f"smart: budget_mm must be > 0, got {budget_mm}")
-        if norm not in ("linf", "l2"):
-            raise ConfigError(f"smart: norm must be 'linf' or 'l2', got {norm!r}")
+        check_norm(norm, "smart")
         self.steps, self.lr, self.w, self.alpha = int(steps), float(lr), float(w), float(alpha)
         self.betas = tuple(float(b) for b in betas)
-        self.budget_mm, self.norm, self.fps = budget_mm, norm, fps
+        self.budget_mm = None if budget_mm is None else float(budget_mm)
+        self.norm, self.fps = norm, fps
 
     def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
                 mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,30 +103,32 @@ class SMART(GradientAttack):
         done = torch.zeros(n, dtype=torch.bool, device=x.device)
         iterations = torch.full((n,), self.steps, dtype=torch.long)
         idx, percep = None, percep_all
-        for step in range(self.steps):
-            xa, xc, ya, ta, ma, sa = self.rows(idx, x_adv, x, y, target, mask, scale)
-            logits, _, g_class = self.gradient(xa, ya, ta, ~done)
-            hit = self.reached(logits, ya, ta)
-            g_percep = percep(xa)
-            if not full_mask:
-                g_class = g_class * ma
-            # x ← x − s·(w·ĝ_c + (1 − w)·ĝ_p), only for the samples still short of their goal
-            sa = sa * (~hit).to(x.dtype)
-            a = sa * self.w / per_sample_norm(g_class).clamp_min(1e-20)
-            b = sa * (1 - self.w) / per_sample_norm(g_percep).clamp_min(1e-20)
-            xa = torch.addcmul(xa, g_class, a.view(-1, 1, 1, 1, 1), value=-1.0)
-            xa = torch.addcmul(xa, g_percep, b.view(-1, 1, 1, 1, 1), value=-1.0)
-            if budget is not None:
-                xa = xc + project_budget(xa - xc, budget, self.norm) * ma
-            x_adv = xa if idx is None else x_adv.index_copy(0, idx, xa)
-            if bool(hit.any()):  # freeze the samples that reached their goal
-                rows = torch.arange(n, device=x.device) if idx is None else idx
-                iterations[rows[hit].cpu()] = step
-                done[rows[hit]] = True
-                idx = (~done).nonzero()[:, 0]
-                if len(idx) == 0:
-                    break
-                percep = percep_all.rows(idx)
-        if budget is not None and self.norm == "linf":
-            x_adv = project_linf_exact(x_adv, x, budget)
+        with self.step_bar(self.steps) as bar:
+            for step in bar:
+                xa, xc, ya, ta, ma, sa = self.rows(idx, x_adv, x, y, target, mask, scale)
+                logits, _, g_class = self.gradient(xa, ya, ta, ~done)
+                hit = self.reached(logits, ya, ta)
+                g_percep = percep(xa)
+                if not full_mask:
+                    g_class = g_class * ma
+                # x ← x − s·(w·ĝ_c + (1 − w)·ĝ_p), only for the samples still short of their goal
+                sa = sa * (~hit).to(x.dtype)
+                a = sa * self.w / per_sample_norm(g_class).clamp_min(1e-20)
+                b = sa * (1 - self.w) / per_sample_norm(g_percep).clamp_min(1e-20)
+                xa = torch.addcmul(xa, g_class, a.view(-1, 1, 1, 1, 1), value=-1.0)
+                xa = torch.addcmul(xa, g_percep, b.view(-1, 1, 1, 1, 1), value=-1.0)
+                if budget is not None:
+                    xa = xc + project_budget(xa - xc, budget, self.norm) * ma
+                x_adv = xa if idx is None else x_adv.index_copy(0, idx, xa)
+                if bool(hit.any()):  # freeze the samples that reached their goal
+                    rows = torch.arange(n, device=x.device) if idx is None else idx
+                    iterations[rows[hit].cpu()] = step
+                    done[rows[hit]] = True
+                    idx = (~done).nonzero()[:, 0]
+                    self.show_goals(bar, done)
+                    if len(idx) == 0:
+                        break
+                    percep = percep_all.rows(idx)
+        if budget is not None:
+            x_adv = project_exact(x_adv, x, budget, self.norm)
         return x_adv, iterations

@@ -13,6 +13,10 @@ Objectives are minimised, one value per sample:
   true class down), ``CE(z, c)`` for SA (pull the target up);
 - ``loss="margin"``: the Carlini-Wagner margin of :func:`~skelrobust.attacks.base.goal_margin`
   (negative exactly when the goal is reached).
+
+Budgets: :func:`steepest` is the unit step of steepest descent under each norm of
+:data:`~skelrobust.attacks.base.NORMS`, and :func:`project_exact` the projection onto
+its ball that holds exactly in float32, not just up to rounding.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from skelrobust.attacks.base import Attack
+from skelrobust.attacks.base import Attack, budget_size, check_norm, project_budget
 from skelrobust.errors import ConfigError
 
-__all__ = ["LOSSES", "GradientAttack", "per_sample_norm", "project_linf_exact", "unit"]
+__all__ = ["LOSSES", "GradientAttack", "joint_unit", "per_sample_norm", "project_exact",
+           "project_joint_exact", "project_linf_exact", "steepest", "unit"]
 
 LOSSES = ("ce", "margin")
+_NUDGES = 4  # one-ulp moves towards x after the float64 projection; one suffices in practice
 
 
 def _view(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -43,21 +49,59 @@ def unit(x: torch.Tensor, p: float = 2.0, eps: float = 1e-20) -> torch.Tensor:
     return x / _view(per_sample_norm(x, p).clamp_min(eps), x)
 
 
-def project_linf_exact(x_adv: torch.Tensor, x: torch.Tensor, budget_m: float) -> torch.Tensor:
-    """``x_adv`` clipped so that ``|x_adv − x| ≤ budget`` holds exactly, not just up to rounding.
+def joint_unit(x: torch.Tensor, eps: float = 1e-20) -> torch.Tensor:
+    """Each joint's xyz vector ``x_{n,:,t,v,m} / ‖x_{n,:,t,v,m}‖₂`` (zero stays zero)."""
+    return x / torch.linalg.vector_norm(x, dim=1, keepdim=True).clamp_min(eps)
 
-    ``x + clamp(δ)`` can land one rounding step outside the ball; the exact
-    difference is checked in float64 and such coordinates are moved one
-    representable value towards ``x``.
+
+def steepest(g: torch.Tensor, norm: str) -> torch.Tensor:
+    """The unit step that maximises ``⟨g, δ⟩`` in the ball of ``norm``.
+
+    ``sign(g)`` (``"linf"``), each joint's unit gradient ``g_j/‖g_j‖₂`` (``"joint"``) or
+    ``g/‖g‖₂`` per sample (``"l2"``); times ``α`` it is one step of size ``α``.
     """
-    eps = torch.tensor(budget_m, dtype=x.dtype, device=x.device)
-    x_adv = torch.minimum(torch.maximum(x_adv, x - eps), x + eps)
-    for _ in range(3):  # one nudge suffices in practice
-        over = (x_adv.double() - x.double()).abs() > budget_m
+    if norm == "linf":
+        return g.sign()
+    if norm == "joint":
+        return joint_unit(g)
+    check_norm(norm, "steepest")
+    return unit(g)
+
+
+def project_exact(x_adv: torch.Tensor, x: torch.Tensor, budget_m: float,
+                  norm: str) -> torch.Tensor:
+    """``x_adv`` projected onto the ball ``‖x_adv − x‖ ≤ budget`` of ``norm``, exactly in float.
+
+    :func:`~skelrobust.attacks.base.project_budget` of ``x_adv − x``, computed in
+    float64 for the groups (coordinates, joints or samples) outside the ball and
+    rounded once; the few that rounding leaves outside (checked in float64) move
+    one representable value towards ``x`` per coordinate. Groups inside are
+    returned bit for bit; differentiable like ``project_budget``.
+    """
+    x64 = x.detach().double()
+    for attempt in range(_NUDGES + 2):
+        d = x_adv.double() - x64
+        over = budget_size(d.detach(), norm) > budget_m
         if not bool(over.any()):
             break
-        x_adv = torch.where(over, torch.nextafter(x_adv, x), x_adv)
+        if attempt == 0:
+            moved = (x64 + project_budget(d, budget_m, norm)).to(x_adv.dtype)
+        elif attempt <= _NUDGES:
+            moved = torch.nextafter(x_adv, x)
+        else:  # never seen: give up the perturbation of the group, never the budget
+            moved = x.to(x_adv.dtype).expand_as(x_adv)
+        x_adv = torch.where(over, moved, x_adv)
     return x_adv
+
+
+def project_linf_exact(x_adv: torch.Tensor, x: torch.Tensor, budget_m: float) -> torch.Tensor:
+    """:func:`project_exact` for ``|x_adv − x| ≤ budget`` per coordinate."""
+    return project_exact(x_adv, x, budget_m, "linf")
+
+
+def project_joint_exact(x_adv: torch.Tensor, x: torch.Tensor, budget_m: float) -> torch.Tensor:
+    """:func:`project_exact` for ``‖x_adv − x‖₂ ≤ budget`` per joint (over xyz, dim 1)."""
+    return project_exact(x_adv, x, budget_m, "joint")
 
 
 class GradientAttack(Attack):

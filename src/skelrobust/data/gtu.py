@@ -113,4 +113,5 @@ register_dataset(DatasetSpec(
     name="gtu", layout="ntu25", num_classes=14, splits=("train", "test", "all"),
     description="GTU 3D Actions, Kinect v2, 25 joints in NTU order",
     loader=load_gtu, default_folder="gtu",
-    protocol="no subject ids: seeded stratified split (seed, train_fraction)"))
+    protocol="no subject ids: seeded stratified split (seed, train_fraction)",
+    protocol_name="stratified"))

@@ -293,5 +293,6 @@ register_dataset(DatasetSpec(
     loader=load_hdm05,
     default_folder="hdm05",
     protocol="cross-subject: actors bd, bk, dg train; mm, tr test",
+    protocol_name="cross-subject",
     extra={"layouts": ("hdm05_31", "hdm05_25"), "source_fps": 120},
 ))

@@ -31,7 +31,7 @@ import numpy as np
 
 from skelrobust.data.dataset import SkeletonDataset
 from skelrobust.data.kinect import finish_split, json_loads, load_folder, number_array, read_text
-from skelrobust.data.registry import DatasetSpec, register_dataset
+from skelrobust.data.registry import DatasetSpec, Protocol, register_dataset
 from skelrobust.errors import ConfigError, DatasetFormatError, DatasetNotFoundError
 
 __all__ = ["load_kinetics", "read_kinetics_json", "read_kinetics_labels"]
@@ -143,4 +143,5 @@ register_dataset(DatasetSpec(
     description="Kinetics-skeleton (Yan et al. AAAI 2018): OpenPose 2-D poses, channels "
                 "(x, y, score)",
     loader=load_kinetics, default_folder="kinetics",
-    protocol="the ST-GCN train / val folders and label files"))
+    protocol="the ST-GCN train / val folders and label files",
+    explicit_protocols=(Protocol("standard", train="train", test="val"),)))

@@ -105,4 +105,5 @@ register_dataset(DatasetSpec(
     description="MSR Action3D (Li et al. CVPRW 2010), Kinect v1-style 20-joint skeletons",
     loader=load_msr, default_folder="msr-action3d",
     protocol="cross-subject: odd subjects train, even test; standard_list=True for the 557 "
-             "files of the CVPR 2012 paper"))
+             "files of the CVPR 2012 paper",
+    protocol_name="cross-subject"))

@@ -96,4 +96,5 @@ register_dataset(DatasetSpec(
     name="nw-ucla", layout="kinect20", num_classes=10, splits=("train", "test", "all"),
     description="Northwestern-UCLA Multiview Action 3D (Wang et al. CVPR 2014), Kinect v1, "
                 "JSON release",
-    loader=load_nwucla, default_folder="nw-ucla", protocol="cross-view: view 3 tests"))
+    loader=load_nwucla, default_folder="nw-ucla", protocol="cross-view: view 3 tests",
+    protocol_name="cross-view"))

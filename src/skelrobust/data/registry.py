@@ -2,6 +2,13 @@
 
 Each loader module registers a :class:`DatasetSpec`. ``root`` is the dataset's
 own folder; when omitted, ``$SKELROBUST_DATA/<default folder>`` is used.
+
+A dataset's evaluation **protocols** (:class:`Protocol`) name its train, test and,
+where the release has one, validation split: NTU's ``xsub``/``xview``/``xset``,
+SBU's ``fold1``..``fold5``, one protocol for the others. Every loaded split
+records in ``info`` its ``dataset``, ``split`` and ``role`` (``"train"``,
+``"val"``, ``"test"`` or ``"all"``), so that training can refuse to choose a
+model on test data.
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ from typing import Any
 from skelrobust.data.dataset import SkeletonDataset
 from skelrobust.errors import DatasetNotFoundError, unknown_name
 
-__all__ = ["DatasetSpec", "dataset_spec", "list_datasets", "load_dataset", "register_dataset"]
+__all__ = ["DatasetSpec", "Protocol", "dataset_spec", "list_datasets", "load_dataset",
+           "register_dataset", "split_role"]
 
 # Modules that register datasets on import (imported on first registry access).
 _LOADER_MODULES: list[str] = [
@@ -32,6 +40,23 @@ _LOADER_MODULES: list[str] = [
     "skelrobust.data.sbu",
     "skelrobust.data.kinetics",
 ]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """An evaluation protocol: the splits a model trains on, is selected on, and is tested on.
+
+    ``val`` is ``None`` when the release has no validation split; training then
+    carves one from ``train`` (or keeps the last epoch), never using ``test``.
+    """
+
+    name: str
+    train: str
+    test: str
+    val: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "train": self.train, "val": self.val, "test": self.test}
 
 
 @dataclass(frozen=True)
@@ -52,6 +77,38 @@ class DatasetSpec:
     default_folder: str | None = None
     protocol: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # ``<name>-train``/``<name>-test`` split pairs are protocols of their own; a plain
+    # ``train``/``test`` pair is the protocol named ``protocol_name``.
+    protocol_name: str = "standard"
+    explicit_protocols: tuple[Protocol, ...] = ()
+
+    def protocols(self) -> dict[str, Protocol]:
+        """The evaluation protocols, by name (the first is the default)."""
+        if self.explicit_protocols:
+            return {p.name: p for p in self.explicit_protocols}
+        out: dict[str, Protocol] = {}
+        val = "val" if "val" in self.splits else None
+        if "train" in self.splits and "test" in self.splits:
+            out[self.protocol_name] = Protocol(self.protocol_name, "train", "test", val)
+        for s in self.splits:
+            base, sep, part = s.rpartition("-")
+            if sep and part == "train" and f"{base}-test" in self.splits:
+                own_val = f"{base}-val" if f"{base}-val" in self.splits else None
+                out[base] = Protocol(base, s, f"{base}-test", own_val)
+        return out
+
+    def get_protocol(self, name: str | None = None) -> Protocol:
+        """Protocol ``name`` (default: the first); unknown names list the valid ones."""
+        protocols = self.protocols()
+        if not protocols:
+            raise unknown_name(f"protocol of dataset {self.name!r}", str(name), [])
+        if name is None:
+            return next(iter(protocols.values()))
+        try:
+            return protocols[name]
+        except KeyError:
+            raise unknown_name(f"protocol of dataset {self.name!r}", name,
+                               list(protocols)) from None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -60,6 +117,7 @@ class DatasetSpec:
             "classes": self.num_classes,
             "splits": list(self.splits),
             "protocol": self.protocol,
+            "protocols": [p.describe() for p in self.protocols().values()],
             "needs_files": self.needs_root,
             "description": self.description,
         }
@@ -119,4 +177,16 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None = None, split: s
     spec = dataset_spec(name)
     if split not in spec.splits:
         raise unknown_name(f"split of dataset {name!r}", split, spec.splits)
-    return spec.loader(resolve_root(spec, root), split, **kwargs)
+    data = spec.loader(resolve_root(spec, root), split, **kwargs)
+    data.info.update(dataset=spec.name, split=split, role=split_role(spec, split))
+    return data
+
+
+def split_role(spec: DatasetSpec, split: str) -> str:
+    """``"test"`` if ``split`` is the test split of any protocol, else ``"val"``, ``"train"``
+    or ``"all"``; a split that tests one protocol is test data, whatever else it is."""
+    protocols = spec.protocols().values()
+    for role in ("test", "val", "train"):
+        if any(getattr(p, role) == split for p in protocols):
+            return role
+    return "all"

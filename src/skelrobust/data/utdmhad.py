@@ -104,4 +104,5 @@ register_dataset(DatasetSpec(
     name="utd-mhad", layout="kinect20", num_classes=27, splits=("train", "test", "all"),
     description="UTD-MHAD (Chen et al. ICIP 2015), Kinect v1 skeletons from .mat files",
     loader=load_utdmhad, default_folder="utd-mhad",
-    protocol="cross-subject: odd subjects train, even test"))
+    protocol="cross-subject: odd subjects train, even test",
+    protocol_name="cross-subject"))

@@ -24,7 +24,7 @@ __all__ = ["ModelSpec", "create_model", "list_models", "model_spec", "register_m
 SIZES = ("small", "base")
 
 # Modules of this package that hold building blocks, not models.
-_NOT_MODELS = frozenset({"registry", "graph", "blocks", "adapters"})
+_NOT_MODELS = frozenset({"registry", "graph", "blocks", "adapters", "pretrained"})
 
 
 @dataclass(frozen=True)

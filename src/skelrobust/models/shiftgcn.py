@@ -20,7 +20,7 @@ linear interpolation with zeros outside the clip, with learnable positions
 names follow the official code (``l1..l10``, ``gcn1.Linear_weight``,
 ``Feature_Mask``, ``shift_in``/``shift_out`` index buffers, ``tcn1.shift_in.ypos``,
 ``temporal_linear``, ``bn2``, ``residual``, ``data_bn``, ``fc``), so the official
-checkpoints load with ``strict=True`` (:func:`load_shiftgcn_checkpoint`).
+checkpoints load with ``strict=True`` (:mod:`skelrobust.models.pretrained`).
 
 Deviations, all invisible on the checkpoints: ``xpos`` (the joint-axis shift of
 the official CUDA kernel, initialised in ±1e-8 and frozen there by a zero
@@ -32,17 +32,12 @@ strides are zero-padded to it (the official code would produce no frames).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from skelrobust.errors import CheckpointError, ConfigError
+from skelrobust.errors import ConfigError
 from skelrobust.models.blocks import (
     TemporalConv,
     check_motion,
@@ -56,11 +51,8 @@ from skelrobust.models.blocks import (
 from skelrobust.models.registry import register_model
 from skelrobust.skeleton import Skeleton
 
-if TYPE_CHECKING:
-    from skelrobust.classifier import Classifier
-
 __all__ = ["ShiftGCN", "ShiftGCNUnit", "ShiftGraphConv", "ShiftTemporalConv", "TemporalShift",
-           "load_shiftgcn_checkpoint", "spatial_shift_index"]
+           "spatial_shift_index"]
 
 # (out_channels, temporal stride) of each unit.
 PLANS: dict[str, tuple[tuple[int, int], ...]] = {
@@ -264,87 +256,3 @@ class ShiftGCN(nn.Module):
         for name in self.unit_names:
             x = getattr(self, name)(x)
         return self.fc(pool_bodies(x, n))
-
-
-# ---------------------------------------------------------------------- official checkpoints
-def _first(keys: Sequence[str], k: int = 5) -> str:
-    return ", ".join(keys[:k]) + (f", ... ({len(keys)} in all)" if len(keys) > k else "")
-
-
-def _read_state_dict(file: Path) -> dict[str, torch.Tensor]:
-    if not file.is_file():
-        raise CheckpointError(f"{file}: no such Shift-GCN checkpoint file")
-    try:
-        obj = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch.load raises many types on bad files
-        raise CheckpointError(f"{file}: not a readable PyTorch checkpoint "
-                              f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
-    if not isinstance(obj, Mapping) or not obj or not all(
-            isinstance(k, str) and isinstance(t, torch.Tensor) for k, t in obj.items()):
-        raise CheckpointError(f"{file}: not a state dict (expected a mapping of parameter names "
-                              f"to tensors, got {type(obj).__name__})")
-    sd = dict(obj)
-    if all(k.startswith("module.") for k in sd):  # saved from DataParallel
-        sd = {k[len("module."):]: t for k, t in sd.items()}
-    return sd
-
-
-def load_shiftgcn_checkpoint(path: str | os.PathLike[str], num_classes: int | None = None,
-                             class_names: Sequence[str] | None = None,
-                             skeleton: str = "ntu25") -> Classifier:
-    """An official Shift-GCN state dict (joint stream) as a :class:`Classifier`.
-
-    The number of classes, bodies and input channels are read from the file
-    (``fc.weight``, ``data_bn.weight``, ``l1.gcn1.Linear_weight``) and the
-    weights and stored shift indices are loaded with ``strict=True``. No
-    normalisation is added (mean 0, std 1): the network expects 2s-AGCN's
-    ``pre_normalization`` (metres, 2 bodies, 300 frames *looped*), i.e.
-    ``load_dataset("ntu60", ..., pad="loop")``; on the real files, zero-padded
-    short clips lose the top-1 (see ``docs/BENCHMARKS.md``). Class names default
-    to :data:`~skelrobust.data.ntu.NTU_ACTIONS`.
-    Raises :class:`CheckpointError` naming the file and the first mismatching keys.
-    """
-    from skelrobust.classifier import Classifier
-    from skelrobust.data.ntu import NTU_ACTIONS
-    from skelrobust.models.registry import create_model
-    from skelrobust.skeleton import get_skeleton
-
-    file = Path(path)
-    sd = _read_state_dict(file)
-    skel = get_skeleton(skeleton)
-    need = ("fc.weight", "data_bn.weight", "l1.gcn1.Linear_weight")
-    absent = [k for k in need if k not in sd]
-    if absent:
-        raise CheckpointError(f"{file}: not a Shift-GCN state dict; missing keys: {_first(absent)}")
-    k, c_in = int(sd["fc.weight"].shape[0]), int(sd["l1.gcn1.Linear_weight"].shape[0])
-    m = sd["data_bn.weight"].numel() // max(c_in * skel.num_joints, 1)
-    if num_classes is not None and num_classes != k:
-        raise CheckpointError(f"{file}: holds a {k}-class classifier (fc.weight "
-                              f"{tuple(sd['fc.weight'].shape)}), not {num_classes} classes")
-    if class_names is None:
-        class_names = list(NTU_ACTIONS[:k]) if k in (60, 120) else [f"class {i}" for i in range(k)]
-    if len(class_names) != k:
-        raise ConfigError(f"class_names: expected {k} names for {file}, got {len(class_names)}")
-    model = create_model("shiftgcn", skeleton=skel, num_classes=k, size="base",
-                         in_channels=c_in, num_bodies=max(m, 1))
-    expected = model.state_dict()
-    missing = [n for n in expected if n not in sd]
-    unexpected = [n for n in sd if n not in expected]
-    shapes = [f"{n} {tuple(sd[n].shape)} vs model {tuple(t.shape)}" for n, t in expected.items()
-              if n in sd and sd[n].shape != t.shape]
-    if missing or unexpected or shapes:
-        parts = [f"{label}: {_first(keys)}" for label, keys in (
-            ("missing keys", missing), ("unexpected keys", unexpected),
-            ("shape mismatches", shapes)) if keys]
-        raise CheckpointError(f"{file}: does not match Shift-GCN base ({k} classes, layout "
-                              f"{skel.name!r}, {m} bodies): " + "; ".join(parts))
-    bad = [n for n, t in sd.items() if n.endswith(("shift_in", "shift_out"))
-           and (t.is_floating_point() or int(t.min()) < 0 or int(t.max()) >= t.numel())]
-    if bad:
-        raise CheckpointError(f"{file}: spatial shift indices out of range in {_first(bad)}")
-    model.load_state_dict(sd, strict=True)
-    info: dict[str, Any] = {"source": "official Shift-GCN checkpoint", "file": str(file),
-                            "paper": "Cheng et al., CVPR 2020"}
-    preprocess = {"pipeline": "ntu (2s-AGCN pre_normalization)", "num_frames": 300,
-                  "pad": "loop", "max_bodies": m, "rotation": "agcn", "units": "m"}
-    return Classifier(model, skel, list(class_names), preprocess=preprocess, info=info).eval()

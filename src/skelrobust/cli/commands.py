@@ -1,0 +1,402 @@
+"""The CLI's verbs. Each is thin: it validates, calls the library, and reports."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import logging
+import os
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skelrobust.cli.output import emit, file_fingerprint, prepare_out, provenance, write_json
+from skelrobust.errors import ConfigError, DatasetNotFoundError, SkelRobustError
+
+log = logging.getLogger("skelrobust")
+
+TRAIN_OUTPUTS = ("classifier.safetensors", "last.safetensors", "history.json")
+ATTACK_OUTPUTS = ("summary.json", "adversarial.npz")
+IMPORT_OUTPUTS = ("classifier.safetensors",)
+
+
+def _table(rows: list[dict[str, Any]], columns: Sequence[str] | None = None,
+           digits: int = 1) -> str:
+    from skelrobust.report.tables import format_table
+
+    return format_table(rows, columns, digits=digits)
+
+
+def _accuracy_table(name: str, ev: dict[str, Any]) -> str:
+    rows = [{"class": c, "accuracy %": a} for c, a in ev["per_class"].items()]
+    head = f"{name}: top-1 {ev['top1']:.2f} %  top-5 {ev['top5']:.2f} %  (n={ev['n']})\n\n"
+    return head + _table(rows, ["class", "accuracy %"])
+
+
+def options(pairs: Sequence[str] | None, flag: str = "--option") -> dict[str, Any]:
+    """``KEY=VALUE`` flags as keyword arguments (values parsed as YAML scalars)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise ConfigError(f"{flag} {pair!r}: expected KEY=VALUE, e.g. window=60")
+        try:
+            out[key] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            raise ConfigError(f"{flag} {pair!r}: cannot read the value {value!r}") from None
+    return out
+
+
+# ---------------------------------------------------------------------- listings
+def cmd_data_list(args: argparse.Namespace) -> None:
+    from skelrobust.data.registry import list_datasets
+
+    specs = list_datasets()
+    rows = [{"name": s.name, "layout": s.layout, "classes": s.num_classes,
+             "protocols": ", ".join(s.protocols()) or "-", "splits": ", ".join(s.splits),
+             "files": "yes" if s.needs_root else "no"} for s in specs]
+    emit(args, {"datasets": [s.describe() for s in specs]}, _table(rows))
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from skelrobust.models.pretrained import FORMATS
+    from skelrobust.models.registry import list_models, model_spec
+
+    specs = [model_spec(n) for n in list_models()]
+    rows = [{"name": s.name, "description": s.description, "paper": s.paper} for s in specs]
+    formats = [{"format": f.name, "description": f.description, "origin": f.origin}
+               for f in FORMATS.values()]
+    text = (_table(rows, ["name", "description"]) + "\nthird-party checkpoints (skelrobust "
+            "import FILE --out DIR, or pass the file to eval/attack):\n" + _table(formats))
+    emit(args, {"models": rows, "checkpoint_formats": formats}, text)
+
+
+def cmd_attacks(args: argparse.Namespace) -> None:
+    from skelrobust.attacks.registry import ATTACKS
+
+    rows = [{"name": name, "class": cls.__name__, "description": _first_line(cls.__doc__)}
+            for name, cls in sorted(ATTACKS.items())]
+    emit(args, {"attacks": rows}, _table(rows))
+
+
+def _first_line(doc: str | None) -> str:
+    return (inspect.cleandoc(doc or "").splitlines() or [""])[0].rstrip(".").replace("``", "")
+
+
+def cmd_data_info(args: argparse.Namespace) -> None:
+    from skelrobust.data.registry import dataset_spec, load_dataset
+
+    spec = dataset_spec(args.name)
+    splits = [args.split] if args.split else list(spec.splits)
+    opts = options(args.option)
+    infos: dict[str, dict[str, Any]] = {}
+    missing: dict[str, SkelRobustError] = {}
+    for s in splits:
+        try:
+            infos[s] = load_dataset(args.name, root=args.root, split=s, **opts).summary()
+        except (DatasetNotFoundError, ConfigError) as err:  # e.g. a release without a split
+            missing[s] = err
+    if not infos:  # nothing loads: the first error is the user's problem to see
+        raise next(iter(missing.values()))
+    for s, err in missing.items():
+        log.warning("skelrobust: warning: split %s not available: %s", s, err)
+    protocols = [f"{p.name} (train {p.train}, {'val ' + p.val + ', ' if p.val else ''}"
+                 f"test {p.test})" for p in spec.protocols().values()]
+    lines = [f"{spec.name}: {spec.description}", f"layout {spec.layout}; protocol: "
+             f"{spec.protocol or '-'}",
+             "protocols (skelrobust train --protocol NAME): " + ("; ".join(protocols) or "-"), ""]
+    rows = [{"split": s, "clips": i["clips"], "classes": i["classes"],
+             "frames min": i["length"]["min"], "frames mean": i["length"]["mean"],
+             "frames max": i["length"]["max"], "bodies": i["bodies"]} for s, i in infos.items()]
+    rows += [{"split": s, "clips": "missing"} for s in missing]
+    lines.append(_table(rows))
+    first_split, first = next(iter(infos.items()))
+    per_class = [{"class": c, **{s: infos[s]["class_counts"][c] for s in infos}}
+                 for c in first["class_counts"]]
+    shown = [r for r in per_class if any(r[s] for s in infos)]
+    lines.append(_table(shown))
+    if len(shown) < len(per_class):
+        lines.append(f"({len(per_class) - len(shown)} classes with no clips not shown)\n")
+    bones = [{"bone": b, "mean cm": v, "std cm": first["bone_length_std_cm"][b],
+              "within-clip cv %": first["bone_length_temporal_cv_pct"][b]}
+             for b, v in first["bone_length_cm"].items()]
+    lines.append(f"bone lengths ({first_split} split, over present frames):")
+    lines.append(_table(bones))
+    payload = {"dataset": spec.describe(), "splits": infos,
+               "missing": {k: str(v) for k, v in missing.items()}}
+    emit(args, payload, "\n".join(lines))
+
+
+# ---------------------------------------------------------------------- train
+def _experiment(args: argparse.Namespace) -> Any:
+    from skelrobust.config import ExperimentConfig, load_config
+
+    exp = load_config(args.config) if args.config else ExperimentConfig()
+    overrides = {
+        "data": {"name": args.data, "root": args.root, "frames": args.frames,
+                 "protocol": args.protocol, "val_split": args.val_split,
+                 "val_fraction": args.val_fraction},
+        "model": {"name": args.model, "size": args.size},
+        "train": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                  "optimizer": args.optimizer, "schedule": args.schedule,
+                  "weight_decay": args.weight_decay, "seed": args.seed,
+                  "num_threads": args.threads, "keep": args.keep},
+    }
+    for section, values in overrides.items():
+        target = getattr(exp, section)
+        for key, value in values.items():
+            if value is not None:
+                setattr(target, key, value)
+    if args.option:
+        exp.data.options = {**exp.data.options, **options(args.option)}
+    exp.data.__post_init__()  # re-validate after the overrides
+    exp.train.progress = not args.quiet
+    exp.train.__post_init__()  # re-validate after the overrides
+    return exp
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    """Train; under ``torchrun --nproc_per_node=K -m skelrobust train ...`` with DDP.
+
+    In a distributed job every rank loads the data and trains its shard; only
+    rank 0 logs, writes ``--out`` and prints the result.
+    """
+    from skelrobust.classifier import Classifier
+    from skelrobust.config import data_record, load_experiment_data
+    from skelrobust.training import evaluate, fit, is_main_process, seed_everything
+
+    main_process = is_main_process()
+    if not main_process:
+        log.setLevel(logging.WARNING)
+    exp = _experiment(args)
+    out = prepare_out(args.out, args.overwrite, TRAIN_OUTPUTS) if main_process else Path(args.out)
+    data = load_experiment_data(exp.data, exp.train.keep, exp.train.seed)
+    log.info("%s, protocol %s: train %s, %d clips; test %s, %d clips", exp.data.name,
+             data.protocol.name, data.protocol.train, len(data.train), data.protocol.test,
+             len(data.test))
+    log.info("%s", data.validation)
+    exp.train.keep = data.keep
+    seed_everything(exp.train.seed)  # the initial weights too are reproducible under the seed
+    clf = Classifier.create(exp.model.name, data.train, size=exp.model.size,
+                            preprocess=exp.data.preprocess_args(), **exp.model.kwargs)
+    clf.info["data"] = data_record(exp.data, data)
+    clf.info["experiment"] = exp.as_dict()
+    result = fit(clf, data.train, data.val, exp.train, out_dir=out)
+    if not main_process:
+        return
+    test = evaluate(clf, data.test).as_dict()
+    clf.info["test"] = {"split": data.protocol.test, "top1": test["top1"], "top5": test["top5"]}
+    path = clf.save(out / "classifier.safetensors")
+    val_top1 = result.best.get("val_top1")
+    payload = {"out": str(out), "checkpoint": str(path), "dataset": exp.data.name,
+               "protocol": data.protocol.describe(), "validation": data.validation,
+               "keep": exp.train.keep, "kept_epoch": result.best_epoch, "val_top1": val_top1,
+               "seconds": result.seconds, "samples_per_second": result.samples_per_second,
+               "test": test, "history": result.history, "world_size": result.world_size,
+               "provenance": provenance()}
+    kept = (f"kept epoch {result.best_epoch}/{exp.train.epochs} ({exp.train.keep}"
+            + (f", val top-1 {val_top1:.2f} %" if val_top1 is not None else "") + ")")
+    emit(args, payload, _accuracy_table(f"{exp.data.name} {data.protocol.test}", test)
+         + f"\n{data.validation}\n{kept}, {result.seconds:.1f} s; classifier saved in {path}\n"
+         f"next: skelrobust eval {out}   |   skelrobust attack {out} --out {out}-attack")
+
+
+# ---------------------------------------------------------------------- eval / attack
+def _classifier(path: str) -> Any:
+    from skelrobust.models.pretrained import load_any
+
+    return load_any(path).eval()
+
+
+def _checkpoint_record(path: str) -> dict[str, Any]:
+    from skelrobust.classifier import resolve_checkpoint
+
+    p = Path(path)
+    file = resolve_checkpoint(p) if p.is_dir() or p.suffix == ".safetensors" else p
+    return {"path": str(file), "sha256": file_fingerprint(file)}
+
+
+def _data_record(data: Any, root: str | None) -> dict[str, Any]:
+    return {"name": data.info.get("dataset", data.name), "split": data.info.get("split"),
+            "root": root, "clips": len(data), "fingerprint": data.fingerprint()}
+
+
+def _load_data(args: argparse.Namespace, clf: Any) -> Any:
+    from skelrobust.config import load_for_classifier
+
+    return load_for_classifier(clf, args.data, args.split, args.root, options(args.option))
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from skelrobust.training import evaluate
+
+    clf = _classifier(args.checkpoint)
+    data = _load_data(args, clf)
+    ev = evaluate(clf, data, batch_size=args.batch_size).as_dict(full=True)
+    record = _data_record(data, args.root)
+    emit(args, {"checkpoint": _checkpoint_record(args.checkpoint), "data": record, **ev,
+                "provenance": provenance()},
+         _accuracy_table(f"{record['name']} {record['split']}", ev))
+
+
+def attack_settings(atk: Any) -> dict[str, Any]:
+    """Every constructor argument of ``atk`` with the value it actually uses."""
+    out: dict[str, Any] = {"name": getattr(atk, "name", type(atk).__name__),
+                           "class": type(atk).__name__}
+    for name, param in inspect.signature(type(atk).__init__).parameters.items():
+        if name in ("self", "classifier", "discriminator") or param.kind in (
+                param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        value = getattr(atk, name, getattr(atk, f"with_{name}", param.default))
+        if isinstance(value, int | float | str | bool | list | tuple | dict) or value is None:
+            out[name] = value
+    return out
+
+
+def cmd_attack(args: argparse.Namespace) -> None:
+    import torch
+
+    from skelrobust.attacks.registry import create_attack
+    from skelrobust.attacks.sampling import choose_clips, correct_mask
+    from skelrobust.metrics import perceptual_rows
+    from skelrobust.progress import progress_enabled
+
+    out = prepare_out(args.out, args.overwrite, ATTACK_OUTPUTS)
+    clf = _classifier(args.checkpoint)
+    if args.target is not None and args.target >= clf.num_classes:
+        raise ConfigError(f"--target must be a class in [0, {clf.num_classes}), "
+                          f"got {args.target}")
+    kwargs = {"goal": args.goal, "n": args.top_n, "target_mode": args.target_mode,
+              "steps": args.steps, "budget_mm": args.budget_mm, "norm": args.norm,
+              "seed": args.seed, **options(args.attack_option, "--attack-option")}
+    atk = create_attack(args.attack, clf, **kwargs)  # every argument checked before any work
+    atk.progress = progress_enabled()
+    data = _load_data(args, clf)
+    x, y = data.tensors()
+    correct = correct_mask(clf, x, y)
+    where = f"{data.info.get('dataset', data.name)} {data.info.get('split', '')}".strip()
+    if not bool(correct.any()):
+        raise ConfigError(f"attack: the classifier gets no clip of {where} right")
+    # A seeded choice among the correctly classified clips (attacks start from a correct label).
+    order = choose_clips(correct, args.n, args.seed)
+    if len(order) < args.n:
+        log.warning("skelrobust: warning: only %d clips of %s are classified correctly; "
+                    "attacking those (--n %d)", len(order), where, args.n)
+    lengths = torch.from_numpy(data.lengths[order.numpy()])
+    target = torch.tensor(args.target).expand(len(order)) if args.target is not None else None
+    log.info("attacking %d clips of %s with %s (%s)", len(order), where, args.attack, args.goal)
+    res = atk.attack(x[order], y[order], target=target, lengths=lengths)
+    tmp = out / "adversarial.tmp.npz"
+    res.save_npz(str(tmp), x_clean=x[order], lengths=lengths, index=order,
+                 class_names=np.asarray(clf.class_names), layout=np.asarray(clf.skeleton.name))
+    os.replace(tmp, out / "adversarial.npz")
+    summary = {"checkpoint": _checkpoint_record(args.checkpoint),
+               "data": _data_record(data, args.root), "attack": args.attack,
+               "settings": {"attack": attack_settings(atk), "clips_requested": args.n,
+                            "clips": len(order), "seed": args.seed, "target": args.target},
+               "selected": len(order), "correct_in_split": int(correct.sum()),
+               "split_size": len(y), **res.summary(), "provenance": provenance()}
+    write_json(out / "summary.json", summary)
+    norm = summary.get("norm")
+    budget = (f"budget {summary['budget_mm']:g} mm ({norm} norm)"
+              if summary.get("budget_mm") else "no budget")
+    text = (f"{args.attack} ({summary['goal']}) on {where}: success "
+            f"{res.success_rate:.1f} % of {len(order)} clips, {budget}, {res.seconds:.1f} s, "
+            f"mean {summary['iterations_mean']:.1f} steps\n\n"
+            "perceptual report over the successful clips (per-clip maxima: their mean, "
+            "median, 95th percentile and max):\n"
+            + _table(perceptual_rows(summary.get("perceptual", {})), digits=2)
+            + f"\nwrote {out / 'summary.json'} and {out / 'adversarial.npz'}\n"
+            f"next: skelrobust render {out} --index 0 --out {out / 'clip0.gif'}")
+    emit(args, summary, text)
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    from skelrobust.models.pretrained import load_pretrained
+
+    out = prepare_out(args.out, args.overwrite, IMPORT_OUTPUTS)
+    clf = load_pretrained(args.file, args.format)
+    clf.info["imported"] = {"file": str(args.file), "sha256": file_fingerprint(args.file)}
+    path = clf.save(out / "classifier.safetensors")
+    data = clf.info.get("data") or {}
+    emit(args, {"out": str(path), "format": clf.info.get("format"), "classes": clf.num_classes,
+                "layout": clf.skeleton.name, "data": data},
+         f"wrote {path}: {clf.info.get('source', 'classifier')}, {clf.num_classes} classes, "
+         f"layout {clf.skeleton.name}"
+         + (f", expects {data['name']} {data['protocol']} (test split {data['test_split']})"
+            if data else "") + f"\nnext: skelrobust eval {out}")
+
+
+# ---------------------------------------------------------------------- render / demo
+def cmd_render(args: argparse.Namespace) -> None:
+    from skelrobust.data.dataset import check_motion
+    from skelrobust.report.animation import render_comparison
+
+    src = Path(args.source)
+    src = src / "adversarial.npz" if src.is_dir() else src
+    out = prepare_out(args.out, args.overwrite, (), folder=False)
+    try:
+        f = np.load(src, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ConfigError(f"render: cannot read {str(src)!r} ({err}); expected the "
+                          "adversarial.npz that 'skelrobust attack' writes") from None
+    try:
+        with f:
+            missing = {"x_adv", "x_clean", "y", "adv_pred", "class_names", "layout"} - set(
+                f.files)
+            if missing:
+                raise ConfigError(f"render: {str(src)!r} lacks {sorted(missing)}")
+            count = len(f["y"])
+            if not 0 <= args.index < count:
+                raise ConfigError(f"render: --index must be in [0, {count}), got {args.index}")
+            i, names = args.index, [str(c) for c in f["class_names"]]
+            labels = [int(f[k][i]) for k in ("y", "adv_pred", "clean_pred") if k in f.files]
+            if any(not 0 <= c < len(names) for c in labels):
+                raise ConfigError(f"render: {str(src)!r} holds a label outside its "
+                                  f"{len(names)} class names")
+            clean, adv = f["x_clean"][i:i + 1], f["x_adv"][i:i + 1]
+            check_motion(clean, f"{src.name}: x_clean[{i}]")
+            check_motion(adv, f"{src.name}: x_adv[{i}]")
+            truth, pred = names[int(f["y"][i])], names[int(f["adv_pred"][i])]
+            clean_pred = names[int(f["clean_pred"][i])] if "clean_pred" in f.files else truth
+            length = int(f["lengths"][i]) if "lengths" in f.files else None
+            layout = str(f["layout"])
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        if isinstance(err, SkelRobustError):
+            raise
+        raise ConfigError(f"render: {str(src)!r} is damaged ({type(err).__name__}: "
+                          f"{err})") from None
+    path = render_comparison(
+        clean[0], adv[0], layout, out, length=length, fps=args.fps,
+        labels=(f"true: {truth}\npred: {clean_pred}", f"true: {truth}\npred: {pred}"))
+    emit(args, {"source": str(src), "index": i, "true": truth, "clean_pred": clean_pred,
+                "adversarial_pred": pred, "out": str(path)}, f"wrote {path}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from skelrobust.demo import run_demo
+
+    out = prepare_out(args.out, args.overwrite, TRAIN_OUTPUTS)
+    summary = run_demo(out=out, epochs=args.epochs, progress=not args.quiet,
+                       train_clips=args.train_clips)
+    tr, te, m = summary["training"], summary["test"], summary["model"]
+    rows = [{"model": f"{m['name']}-{m['size']}", "params": m["parameters"],
+             "epochs": tr["epochs"], "train s": tr["seconds"],
+             "samples/s": tr["samples_per_second"], "val top-1 %": tr["val_top1"],
+             "test top-1 %": te["top1"], "test top-5 %": te["top5"]}]
+    ckpt = summary["checkpoint"]
+    summary["next"] = [f"skelrobust eval {out}",
+                       f"skelrobust attack {out} --attack smart --n 16 --out {out}-smart",
+                       f"skelrobust render {out}-smart --index 0 --out {out}-smart/clip0.gif"]
+    text = (f"skelrobust demo: synthetic ({summary['dataset']['classes']} classes, "
+            f"{summary['dataset']['train']} train / {summary['dataset']['test']} test clips)\n\n"
+            + _table(rows) + "\n" + _accuracy_table("held-out test", te)
+            + f"\noutputs in {out}/: {Path(ckpt).name} (the classifier), history.json "
+            "(per-epoch metrics), last.safetensors\nnext:\n"
+            + "\n".join(f"  {c}" for c in summary["next"]))
+    emit(args, summary, text)
