@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/skelrobust demo
+	$(VENV)/bin/skelrobust demo --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

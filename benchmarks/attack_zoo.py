@@ -254,7 +254,8 @@ def render_sample(store: dict[str, Any], dataset: str, model: str, run: str = "s
         bone_pct = float(z["report__bone_pct_mean"][index])
     out = ROOT / "docs" / "img" / f"{run}_{dataset}_{model}.gif"
     out.parent.mkdir(parents=True, exist_ok=True)
-    cli_main(["render", str(src), "--index", str(index), "--out", str(out), "--fps", "15"])
+    cli_main(["render", str(src), "--index", str(index), "--out", str(out), "--fps", "15",
+              "--overwrite"])
     rel = out.relative_to(ROOT / "docs")
     update_section("attack_render", (
         f"### A rendered sample: {run} on {model} ({dataset})\n\n"

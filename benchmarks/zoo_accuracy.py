@@ -51,15 +51,15 @@ def train_cell(model: str, dataset: str, data_root: Path, force: bool,
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "skelrobust", "train", "--config", str(config), "--root",
-         str(data_root / DATASETS[dataset][0]), "--out", str(out), "--json", "--quiet",
-         "--threads", str(threads)], capture_output=True, text=True)
+         str(data_root / DATASETS[dataset][0]), "--out", str(out), "--overwrite", "--json",
+         "--quiet", "--threads", str(threads)], capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         print(f"FAILED {model} on {dataset}: {proc.stderr.strip()[-500:]}")
         return {"model": model, "dataset": dataset, "error": proc.stderr.strip()[-500:]}
     trained = json.loads(proc.stdout)
     row = {"model": model, "dataset": dataset, "protocol": DATASETS[dataset][1],
-           "top1": trained["held_out"]["top1"], "top5": trained["held_out"]["top5"],
+           "top1": trained["test"]["top1"], "top5": trained["test"]["top5"],
            "epochs": len(trained["history"]), "train_s": wall, "threads": threads,
            "checkpoint": str(out)}
     result.write_text(json.dumps(row, indent=2))

@@ -47,6 +47,7 @@ from skelrobust.data.dataset import SkeletonDataset
 from skelrobust.data.registry import DatasetSpec, register_dataset
 from skelrobust.data.transforms import crop_or_pad, remap_joints, resample
 from skelrobust.errors import ConfigError, DatasetFormatError, DatasetNotFoundError
+from skelrobust.progress import progress_bar
 from skelrobust.skeleton import get_skeleton
 
 __all__ = [
@@ -258,7 +259,7 @@ def load_hdm05(root: str | Path, split: str = "train", fps: float | None = 30.0,
     def parse() -> SkeletonDataset:
         skeletons = {a: load_asf(p) for a, p in asf.items()}
         clips, labels, meta = [], [], {"actor": [], "source": [], "take": [], "start": []}
-        for f in chosen:
+        for f in progress_bar(chosen, desc="parsing hdm05", unit="file"):
             pos = clip_positions(skeletons[f.actor], f.path, f.fps, fps)
             spans = _windows(len(pos), window, stride) if window else [(0, len(pos))]
             for start, stop in spans:

@@ -51,6 +51,7 @@ from skelrobust.data.cache import cache_dir, cache_key, cached_load
 from skelrobust.data.dataset import SkeletonDataset
 from skelrobust.data.transforms import crop_or_pad, remap_joints, resample
 from skelrobust.errors import ConfigError, DatasetFormatError, DatasetNotFoundError, LayoutError
+from skelrobust.progress import progress_bar
 from skelrobust.skeleton import BodyFrame, Skeleton, get_skeleton
 
 __all__ = [
@@ -325,7 +326,7 @@ def load_folder(name: str, files: Sequence[Path], root: Path, reader: Reader, *,
 
     def parse() -> SkeletonDataset:
         clips, labels, metas = [], [], []
-        for f in files:
+        for f in progress_bar(files, desc=f"parsing {name}", unit="file"):
             got = log.read(f, reader)
             if got is None:
                 continue

@@ -51,6 +51,7 @@ from skelrobust.data.preprocessed import read_ctrgcn_npz, read_pyskl, read_stgcn
 from skelrobust.data.registry import DatasetSpec, register_dataset
 from skelrobust.data.transforms import body_frame_rotation, center
 from skelrobust.errors import ConfigError, DatasetFormatError, DatasetNotFoundError, LayoutError
+from skelrobust.progress import progress_bar
 from skelrobust.skeleton import get_skeleton
 
 __all__ = [
@@ -366,7 +367,7 @@ def _detect(root: Path) -> str:
 def _parse_raw(dataset: str, files: Sequence[Path], log: ParseLog, max_bodies: int,
                pipeline: bool, num_frames: int | None, pad: str, rotation: str) -> SkeletonDataset:
     clips, metas = [], []
-    for f in files:
+    for f in progress_bar(files, desc=f"parsing {dataset}", unit="file"):
         parsed = log.read(f, read_ntu_skeleton)
         if parsed is None:
             continue
