@@ -63,6 +63,19 @@ def test_forward_validates_input(clf):
         clf(x)
 
 
+def test_numpy_and_other_dtypes_give_the_same_logits(clf):
+    x = _data(seed=2).x
+    ref = clf(torch.from_numpy(x))
+    assert torch.equal(clf(x), ref)  # a numpy array
+    assert torch.allclose(clf(x.astype(np.float64)), ref)  # float64 computed in float32
+    assert torch.equal(clf.predict(x), ref.argmax(1))
+    xd = torch.from_numpy(x.astype(np.float64)).requires_grad_(True)
+    clf(xd).sum().backward()  # the cast keeps the graph
+    assert xd.grad is not None and xd.grad.dtype == torch.float64
+    with pytest.raises(InvalidMotionError):
+        clf(np.full_like(x, np.nan))
+
+
 def test_normalisation_is_inside_the_classifier(clf):
     """Shifting data and mean together leaves logits unchanged: attacks see metres."""
     x = torch.from_numpy(_data(seed=2).x)

@@ -136,7 +136,13 @@ class Classifier(nn.Module):
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Logits of motion ``x`` (a tensor or numpy array of any float or integer dtype;
+        computed in the classifier's dtype, gradients kept)."""
+        if not isinstance(x, torch.Tensor):
+            x = torch.as_tensor(np.asarray(x))
+        if x.dtype != self.mean.dtype or x.device != self.mean.device:
+            x = x.to(device=self.mean.device, dtype=self.mean.dtype)
         if self.validate:
             check_motion(x, "x", self.skeleton)
         logits = self.model((x - self.mean) / self.std)
@@ -152,7 +158,8 @@ class Classifier(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            out = [self(chunk) for chunk in torch.as_tensor(x).split(batch_size)]
+            x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+            out = [self(chunk) for chunk in x.split(batch_size)]
         finally:
             self.train(was_training)
         return torch.cat(out) if out else torch.empty(0, self.num_classes)
