@@ -59,7 +59,8 @@ def _paths(root):
 def command_lines(draw, root):
     num = st.sampled_from(NUMBERS)
     path = st.sampled_from(_paths(root))
-    kind = draw(st.sampled_from(["eval", "attack", "render", "train", "info", "list"]))
+    kind = draw(st.sampled_from(["eval", "attack", "render", "train", "info", "list",
+                                 "import"]))
     argv: list[str]
     if kind == "eval":
         argv = ["eval", draw(path)]
@@ -93,6 +94,10 @@ def command_lines(draw, root):
         value = draw(path) if flag == "--config" else draw(st.sampled_from(
             ["0", "-1", "nan", "inf", "abc", ""]))  # invalid values only: no real training
         argv += [flag, value]
+    elif kind == "import":
+        argv = ["import", draw(path), "--out", str(root / f"i{next(_counter)}")]
+        if draw(st.booleans()):
+            argv += ["--format", draw(st.sampled_from(["shiftgcn", "nope"]))]
     elif kind == "info":
         argv = ["data", "info", draw(st.sampled_from(["synthetic", "nw-ucla", "nope"])),
                 "--split", draw(st.sampled_from(["val", "bogus"])), "--root", draw(path)]

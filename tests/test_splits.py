@@ -95,3 +95,21 @@ def test_protocols():
     assert DataConfig(name="hdm05").resolved_protocol().name == "cross-subject"
     with pytest.raises(ConfigError, match="val_fraction"):
         DataConfig(val_fraction=0.0)
+
+
+def test_data_for_a_classifier_follows_its_record():
+    from skelrobust.config import load_for_classifier
+
+    train = load_prepared("synthetic", "train", preprocess_args=PREP, num_clips=40)
+    clf = Classifier.create("mlp", train, preprocess=PREP)
+    clf.info["data"] = {"name": "synthetic", "test_split": "val", "options": {"num_clips": 40}}
+    data = load_for_classifier(clf)  # its dataset, its test split, its loader options
+    assert data.info["split"] == "val" and len(data) == 40 and data.num_frames == 16
+    assert len(load_for_classifier(clf, split="test")) == 40
+    clf.info["data"] = {"name": "kinetics", "options": {"only_kinetics_takes_this": 1}}
+    other = load_for_classifier(clf, name="synthetic", options={"num_clips": 20})
+    assert len(other) == 20 and other.info["split"] == "test"  # no kinetics options carried
+    clf.info.pop("data")
+    clf.info.pop("train_data", None)
+    with pytest.raises(ConfigError, match="name one with --data"):
+        load_for_classifier(clf)

@@ -267,7 +267,8 @@ def load_for_classifier(classifier: Classifier, name: str | None = None,
     if split is None:
         split = record.get("test_split") if same and record.get("test_split") else (
             spec.get_protocol().test)
-    opts = {**(record.get("options") or {} if same else {}), **(options or {})}
+    recorded_options = (record.get("options") or {}) if same else {}
+    opts = {**recorded_options, **(options or {})}
     if root is None and same and record.get("root"):
         try:
             resolve_root(spec, None)
