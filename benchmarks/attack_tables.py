@@ -141,7 +141,10 @@ def transfer_tables(store: dict[str, Any]) -> str:
     for key, rows in sorted(store.get("transfer", {}).items()):
         dataset, run = key.split("/")
         victims = [k for k in rows[0] if k != "surrogate"]
-        parts.append(f"**{dataset}, adversarial motions of `{run}`** (rows: surrogate "
+        crafted = store.get("cells", {}).get(f"{dataset}/{rows[0]['surrogate']}/{run}", {})
+        budget = budget_label(crafted) if crafted else "none"
+        budget = "" if budget == "none" else f", budget {budget}"
+        parts.append(f"**{dataset}, adversarial motions of `{run}`{budget}** (rows: surrogate "
                      "the motion was crafted on; columns: victim; AB success %, the diagonal "
                      "is white-box)\n\n" + format_table(rows, ["surrogate", *victims],
                                                         fmt="markdown"))
