@@ -202,6 +202,7 @@ def test_attack_writes_summary_with_settings_and_fingerprints(capsys, tmp_path, 
                           "40", "--steps", "5", "--n", "12", "--seed", "3", "--out", str(out),
                           "--json", "-q")
     assert code == 0, err
+    assert err == ""  # --quiet: no logs, no progress
     summary = json.loads(text)
     assert summary["selected"] == 12 and summary["clean_accuracy"] == 100.0
     saved = json.loads((out / "summary.json").read_text())
