@@ -87,8 +87,8 @@ def main() -> None:
     update_section("attack_recheck", (
         f"### Stored cells re-measured on the current {args.dataset} checkpoints, with tails\n\n"
         f"The zoo checkpoints are not committed; these were retrained "
-        f"(`benchmarks/zoo_accuracy.py`) and the stored runs replayed on them, on the "
-        f"{'same' if same else 'a DIFFERENT'} clip set ({len(index)} clips, seed "
+        f"(`benchmarks/zoo_accuracy.py`) and the stored runs replayed on them, on "
+        f"{'the same' if same else 'another'} clip set ({len(index)} clips, seed "
         f"{args.seed}), with `{torch.get_num_threads()}` threads. `stored`: the figure in the "
         "tables above (older weights); `now`: on the current weights. Tails over the "
         "successful clips: `peak mm` is each clip's largest joint displacement (median, 95th "
