@@ -23,12 +23,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import yaml
 
 from skelrobust.data.dataset import SkeletonDataset
 from skelrobust.data.registry import Protocol, dataset_spec, load_dataset, resolve_root
-from skelrobust.data.splits import carve_validation
+from skelrobust.data.splits import can_carve, carve_validation
 from skelrobust.data.transforms import preprocess
 from skelrobust.errors import ConfigError, DatasetNotFoundError
 from skelrobust.training import TrainConfig
@@ -195,7 +194,7 @@ def load_experiment_data(d: DataConfig, keep: str = "best", seed: int = 0) -> Ex
     val: SkeletonDataset | None
     last = (f"the last epoch is kept; {proto.test} is evaluated once, after training")
     val: SkeletonDataset | None = None
-    if how == CARVE and np.bincount(train.y).max(initial=0) < 2:
+    if how == CARVE and not can_carve(train):
         how, last = NO_VALIDATION, (f"too few training clips to carve validation data (no "
                                     f"class has two): {last}")
         log.warning("%s %s: %s", d.name, proto.train, last)
@@ -228,7 +227,7 @@ def data_record(d: DataConfig, data: ExperimentData) -> dict[str, Any]:
 
 def check_compatible(classifier: Classifier, data: SkeletonDataset) -> None:
     """Refuse data whose layout or class set differ from the classifier's (a clear error)."""
-    where = f"{data.info.get('dataset', data.name)} {data.info.get('split', '')}".strip()
+    where = data.split_label
     expects = (f"the classifier expects layout {classifier.skeleton.name!r} and its "
                f"{classifier.num_classes} classes ({_names(classifier.class_names)})")
     recorded = (classifier.info.get("data") or {}).get("name")

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
-__all__ = ["progress_bar", "progress_disabled", "progress_enabled", "set_progress"]
+__all__ = ["progress_bar", "progress_enabled", "set_progress"]
 
 T = TypeVar("T")
 
@@ -60,17 +59,6 @@ class _StatusLines:
 
 def progress_enabled() -> bool:
     return _enabled
-
-
-@contextmanager
-def progress_disabled() -> Iterator[None]:
-    """Silence progress bars inside the block (restored afterwards)."""
-    global _enabled
-    before, _enabled = _enabled, False
-    try:
-        yield
-    finally:
-        _enabled = before
 
 
 def progress_bar(iterable: Iterable[T] | None = None, desc: str = "", total: int | None = None,

@@ -275,9 +275,8 @@ def fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | N
     """
     cfg = config or TrainConfig()
     if val is not None and cfg.keep == "best" and val.info.get("role") == "test":
-        where = f"{val.info.get('dataset', val.name)} {val.info.get('split', '')}".strip()
         raise ConfigError(
-            f"fit: keep='best' would choose the epoch on the test split ({where}): model "
+            f"fit: keep='best' would choose the epoch on the test split ({val.split_label}): model "
             "selection on test data. Pass a validation split (one of the dataset's, or "
             "skelrobust.data.splits.carve_validation(train)), or keep='last'")
     if train.num_classes != classifier.num_classes:

@@ -10,7 +10,7 @@ gradient attack whose every iterate is projected onto physical constraints:
    (default) bounds every joint's displacement ``‖q̂_j − q_j‖₂ ≤ ε``, ``"linf"`` (the
    paper's) each coordinate. Both keep the sign step: it ignores the float rounding
    of the gradient, which varies with the batch (a per-joint unit step would carry
-   it into the realignment, whose bisection amplifies it to ~0.1 mm), so a sample's
+   it into the realignment, whose bisection amplifies it to up to 0.46 mm), so a sample's
    result does not depend on its batch;
 2. spatial skeleton realignment (the paper's Sec. III-B): the motion is
    ``q̂ = R(p)``, every frame re-projected onto the clean bone lengths along

@@ -109,7 +109,7 @@ def cmd_data_info(args: argparse.Namespace) -> None:
     if not infos:  # nothing loads: the first error is the user's problem to see
         raise next(iter(missing.values()))
     for s, err in missing.items():
-        log.warning("skelrobust: warning: split %s not available: %s", s, err)
+        log.warning("split %s not available: %s", s, err)
     protocols = [f"{p.name} (train {p.train}, {'val ' + p.val + ', ' if p.val else ''}"
                  f"test {p.test})" for p in spec.protocols().values()]
     lines = [f"{spec.name}: {spec.description}", f"layout {spec.layout}; protocol: "
@@ -221,8 +221,7 @@ def _classifier(path: str) -> Any:
 def _checkpoint_record(path: str) -> dict[str, Any]:
     from skelrobust.classifier import resolve_checkpoint
 
-    p = Path(path)
-    file = resolve_checkpoint(p) if p.is_dir() or p.suffix == ".safetensors" else p
+    file = resolve_checkpoint(path)  # a folder's classifier file, or the file itself
     return {"path": str(file), "sha256": file_fingerprint(file)}
 
 
@@ -284,13 +283,13 @@ def cmd_attack(args: argparse.Namespace) -> None:
     data = _load_data(args, clf)
     x, y = data.tensors()
     correct = correct_mask(clf, x, y)
-    where = f"{data.info.get('dataset', data.name)} {data.info.get('split', '')}".strip()
+    where = data.split_label
     if not bool(correct.any()):
         raise ConfigError(f"attack: the classifier gets no clip of {where} right")
     # A seeded choice among the correctly classified clips (attacks start from a correct label).
     order = choose_clips(correct, args.n, args.seed)
     if len(order) < args.n:
-        log.warning("skelrobust: warning: only %d clips of %s are classified correctly; "
+        log.warning("only %d clips of %s are classified correctly; "
                     "attacking those (--n %d)", len(order), where, args.n)
     lengths = torch.from_numpy(data.lengths[order.numpy()])
     target = torch.tensor(args.target).expand(len(order)) if args.target is not None else None

@@ -118,6 +118,11 @@ class SkeletonDataset:
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.y, minlength=self.num_classes)
 
+    @property
+    def split_label(self) -> str:
+        """``"<dataset> <split>"`` for messages, from ``info`` (set by ``load_dataset``)."""
+        return f"{self.info.get('dataset', self.name)} {self.info.get('split', '')}".strip()
+
     def fingerprint(self) -> str:
         """SHA-256 of the motion, labels and lengths (identifies training data)."""
         h = hashlib.sha256()

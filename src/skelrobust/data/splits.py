@@ -13,7 +13,12 @@ import numpy as np
 from skelrobust.data.dataset import SkeletonDataset
 from skelrobust.errors import ConfigError
 
-__all__ = ["carve_validation"]
+__all__ = ["can_carve", "carve_validation"]
+
+
+def can_carve(data: SkeletonDataset) -> bool:
+    """Whether :func:`carve_validation` finds any clip to carve: some class has two clips."""
+    return len(data) > 0 and int(np.bincount(data.y).max()) >= 2
 
 
 def carve_validation(data: SkeletonDataset, fraction: float = 0.1,
@@ -27,6 +32,9 @@ def carve_validation(data: SkeletonDataset, fraction: float = 0.1,
     """
     if not 0.0 < fraction < 1.0:
         raise ConfigError(f"val_fraction must be in (0, 1), got {fraction}")
+    if not can_carve(data):
+        raise ConfigError(f"dataset {data.name!r}: too few clips ({len(data)}) to carve a "
+                          "validation split; keep the last epoch instead (keep: last)")
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(data))
     y = data.y[perm]
@@ -38,9 +46,6 @@ def carve_validation(data: SkeletonDataset, fraction: float = 0.1,
     take = np.where(counts >= 2, np.clip(np.round(counts * fraction), 1, counts - 1), 0)
     in_val = np.zeros(len(data), dtype=bool)
     in_val[perm[order[rank < take[sorted_y]]]] = True
-    if not in_val.any():
-        raise ConfigError(f"dataset {data.name!r}: too few clips ({len(data)}) to carve a "
-                          "validation split; keep the last epoch instead (keep: last)")
     source = data.info.get("split", "?")
     record = {"carved_from": source, "val_fraction": float(fraction), "seed": int(seed)}
     train, val = data.subset(~in_val), data.subset(in_val)
