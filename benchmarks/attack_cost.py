@@ -38,9 +38,9 @@ def forward_backward_seconds(clf: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 def smart_seconds(clf: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
     """Wall time of ``steps`` SMART steps on every sample (tiny steps: nobody stops early)."""
-    res = SMART(clf, steps=steps, lr=1e-4, report=False).attack(x, y)
+    res = SMART(clf, preset="legacy", steps=steps, step_mm=1e-4, report=False).attack(x, y)
     if bool(res.success.any()):
-        raise RuntimeError("a sample stopped early while timing SMART: lower lr")
+        raise RuntimeError("a sample stopped early while timing SMART: lower step_mm")
     return res.seconds
 
 

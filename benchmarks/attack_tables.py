@@ -39,7 +39,8 @@ NORM_NOTE = ("`budget`: the norm and radius of each row's perturbation budget: `
              "at each frame, `L2` the whole clip's displacement.")
 TITLES = {
     "smart": ("SMART (Wang et al., CVPR 2021): success per goal and perceptual cost",
-              "1000 steps at most with per-sample early stop, step 0.5 mm RMS, w = 0.6, "
+              "Preset `legacy` (derivatives per frame, means over frames): 1000 steps at most "
+              "with per-sample early stop, step 0.5 mm RMS, w = 0.6, "
               "α = 0.3, β = (0.6, 0, 0.4); SA targets drawn at random per clip. Goal: AB ≥ 95 % "
               "with mean joint displacement ≤ 20 mm and mean bone-length change ≤ 2 %."),
     "ciasa": ("CIASA (Liu et al., TNNLS 2020): success and perceptual cost",
@@ -58,8 +59,46 @@ def _order(dataset: str, model: str) -> tuple[str, int, str]:
     return dataset, MODELS.index(model) if model in MODELS else len(MODELS), model
 
 
+PRESET_RUN = "smart-ab-"  # runs "smart-ab-<preset>[-bones]": SMART AB per preset (own section)
+
+
 def _cells(store: dict[str, Any], attack: str) -> list[dict[str, Any]]:
-    return [c for c in store.get("cells", {}).values() if c.get("attack") == attack]
+    return [c for c in store.get("cells", {}).values() if c.get("attack") == attack
+            and not c.get("run", "").startswith(PRESET_RUN)]
+
+
+def preset_of(cell: dict[str, Any]) -> str:
+    """``"paper"``, ``"legacy + exact bones"``, ... from a preset run's name."""
+    name = cell["run"][len(PRESET_RUN):]
+    return name.replace("-bones", " + exact bones")
+
+
+def presets_section(store: dict[str, Any]) -> str:
+    """SMART AB per preset on one clip set: success per model, then the perceptual rows."""
+    cells = [c for c in store.get("cells", {}).values()
+             if c.get("run", "").startswith(PRESET_RUN)]
+    if not cells:
+        return ""
+    presets = list(dict.fromkeys(preset_of(c) for c in sorted(cells, key=lambda c: c["run"])))
+    by_model: dict[tuple[str, str], dict[str, Any]] = {}
+    for c in cells:
+        row = by_model.setdefault((c["dataset"], c["model"]),
+                                  {"dataset": c["dataset"], "model": c["model"]})
+        row[preset_of(c)] = c["success_rate"]
+    rows = [by_model[k] for k in sorted(by_model, key=lambda k: _order(*k))]
+    success = format_table(rows, ["dataset", "model", *presets], fmt="markdown")
+    per_rows = []
+    for c in sorted(cells, key=lambda c: (_order(c["dataset"], c["model"]),
+                                          presets.index(preset_of(c)))):
+        per = c.get("perceptual", {})
+        per_rows.append({"dataset": c["dataset"], "model": c["model"], "preset": preset_of(c),
+                         "success %": c["success_rate"],
+                         **{name: _figure(per, key) for key, name in PERCEPTUAL.items()},
+                         "iterations": c["iterations_mean"], "s": c["seconds"],
+                         "threads": c.get("threads")})
+    columns = ["dataset", "model", "preset", "success %", *PERCEPTUAL.values(), "iterations",
+               "s", "threads"]
+    return success + "\n" + format_table(per_rows, columns, fmt="markdown")
 
 
 def budget_of(cell: dict[str, Any]) -> tuple[str, float | None]:
@@ -172,6 +211,25 @@ def write_attack_sections(store: dict[str, Any]) -> None:
             f"cell with `threads` torch threads.{norms} {TAILS_NOTE}\n\n"
             f"{success_table(cells)}\n{perceptual_table(cells, attack == 'smart')}\n"
             f"{where}\n\n{how}\n"))
+    presets = presets_section(store)
+    if presets:
+        update_section("attack_smart_presets", (
+            "### SMART presets: the paper, the authors' CVPR 2021 code, the robustness "
+            "benchmark's re-implementation, and exact bone lengths\n\n"
+            "AB on the 16 NW-UCLA test clips that every retrained zoo checkpoint classifies "
+            "correctly. `legacy`: this library's SMART before the presets (derivatives per "
+            "frame, means over frames; the stored SMART table above ran with it); `paper`: "
+            "Eqs. 1-4 with derivatives per second at 30 fps, sums over frames (the default); "
+            "`cvpr2021-code`: the authors' release (step normalised per frame, 0.4/0.18/0.42, "
+            "spine joints weighted twice); `benchmark`: yunfengdiao's Skeleton-Robustness-"
+            "Benchmark (200 steps, ±10 mm per coordinate); `+ exact bones`: the motion "
+            "re-projected onto the clean bone lengths after every step "
+            "(`keep_bone_lengths=True`). See docs/DESIGN-NOTES.md (SMART presets). Wall times "
+            f"ran beside other jobs (load 2.5-3.4 on 2 cores). {TAILS_NOTE}\n\n"
+            f"{presets}\n{where}\n\n"
+            "Command: the `smart-ab-<preset>` runs of `python benchmarks/attack_zoo.py "
+            "--datasets nw-ucla --samples 16 --threads 1` on the clip set of all 10 retrained "
+            "checkpoints.\n"))
     transfer = transfer_tables(store)
     if transfer:
         update_section("attack_transfer", (

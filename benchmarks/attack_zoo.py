@@ -58,11 +58,22 @@ DATASETS = ("nw-ucla", "hdm05")
 # Budgets: "ciasa-*" and "pgd-*" were measured under L-inf (per coordinate, a joint
 # may move eps*sqrt(3)) and keep it; the "-joint" runs use the per-joint ball that
 # is now the default (no joint moves more than the budget).
+# SMART presets (attacks/smart.py): the stored "smart-*" cells ran with the defaults that are
+# now preset "legacy" (derivatives per frame), so those runs name it; "smart-ab-<preset>" are
+# AB per preset, "-bones" with keep_bone_lengths (exact bone lengths after every step).
 RUNS: dict[str, tuple[str, dict[str, Any]]] = {
-    "smart-ab": ("smart", {"goal": "ab"}),
-    "smart-abn3": ("smart", {"goal": "abn", "n": 3}),
-    "smart-abn5": ("smart", {"goal": "abn", "n": 5}),
-    "smart-sa": ("smart", {"goal": "sa", "target_mode": "random"}),
+    "smart-ab": ("smart", {"goal": "ab", "preset": "legacy"}),
+    "smart-abn3": ("smart", {"goal": "abn", "n": 3, "preset": "legacy"}),
+    "smart-abn5": ("smart", {"goal": "abn", "n": 5, "preset": "legacy"}),
+    "smart-sa": ("smart", {"goal": "sa", "target_mode": "random", "preset": "legacy"}),
+    "smart-ab-legacy": ("smart", {"goal": "ab", "preset": "legacy"}),
+    "smart-ab-paper": ("smart", {"goal": "ab", "preset": "paper"}),
+    "smart-ab-cvpr2021-code": ("smart", {"goal": "ab", "preset": "cvpr2021-code"}),
+    "smart-ab-benchmark": ("smart", {"goal": "ab", "preset": "benchmark"}),
+    "smart-ab-paper-bones": ("smart", {"goal": "ab", "preset": "paper",
+                                       "keep_bone_lengths": True}),
+    "smart-ab-legacy-bones": ("smart", {"goal": "ab", "preset": "legacy",
+                                        "keep_bone_lengths": True}),
     "ciasa-ab": ("ciasa", {"goal": "ab", "norm": "linf"}),
     "ciasa-sa": ("ciasa", {"goal": "sa", "target_mode": "random", "norm": "linf"}),
     "pgd-ab": ("pgd", {"goal": "ab", "budget_mm": 10.0, "steps": 50, "norm": "linf"}),

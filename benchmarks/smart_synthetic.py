@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--samples", type=int, default=64)
     ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--lr", type=float, default=0.5)
+    ap.add_argument("--step-mm", type=float, default=0.5)
     ap.add_argument("--cost-steps", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1)
@@ -43,10 +43,10 @@ def main() -> None:
     x, y = v.x[:args.samples], v.y[:args.samples]
     out = {"command": command(), "machine": machine(), "model": args.model,
            "clean_accuracy": v.clean_accuracy, "samples": len(y),
-           "steps": args.steps, "lr_mm": args.lr, "goals": {}}
+           "steps": args.steps, "step_mm": args.step_mm, "goals": {}}
     for goal in ("ab", "abn", "sa"):
-        atk = SMART(v.classifier, goal=goal, n=3, steps=args.steps, lr=args.lr,
-                    target_mode="random")
+        atk = SMART(v.classifier, preset="legacy", goal=goal, n=3, steps=args.steps,
+                    step_mm=args.step_mm, target_mode="random")
         summary = atk.attack(x, y).summary()
         out["goals"][summary["goal"]] = summary
         per = summary["perceptual"]

@@ -212,7 +212,7 @@ def test_attack_writes_summary_with_settings_and_fingerprints(capsys, tmp_path, 
     assert settings["seed"] == 3 and settings["attack"]["seed"] == 3
     assert settings["attack"]["steps"] == 5 and settings["attack"]["budget_mm"] == 40.0
     assert settings["attack"]["norm"] == "joint" and saved["norm"] == "joint"
-    assert settings["attack"]["alpha_mm"] == pytest.approx(2.5 * 40 / 5)  # the default, resolved
+    assert settings["attack"]["step_mm"] == pytest.approx(2.5 * 40 / 5)  # the default, resolved
     from skelrobust import __version__
 
     assert saved["provenance"]["skelrobust"] == __version__

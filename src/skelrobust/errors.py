@@ -52,3 +52,11 @@ def unknown_name(kind: str, name: str, available: list[str] | tuple[str, ...]) -
     return UnknownNameError(
         f"unknown {kind} {name!r}; available: {', '.join(sorted(available))}"
     )
+
+
+class QueryBudgetError(SkelRobustError, RuntimeError):
+    """A query to a victim past a sample's query budget (refused, never answered)."""
+
+
+class VictimError(SkelRobustError, RuntimeError):
+    """A victim failed while being queried, or answered something it cannot answer."""

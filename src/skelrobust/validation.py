@@ -118,6 +118,7 @@ RULES: dict[str, Rule] = {
     "run.batch_size": integer(1, 1_000_000),
     "attack.clips": integer(1, 10_000_000),
     "attack.steps": integer(1, 10_000_000),
+    "attack.queries": integer(1, 10_000_000),
     "attack.budget_mm": real(0.0, 10_000.0, lo_open=True),
     "attack.top_n": integer(1, 100_000),
     "attack.target": integer(0, 100_000),

@@ -36,9 +36,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from skelrobust.attacks.oracle import GradientOracle, QueryOracle, as_oracle
 from skelrobust.errors import ConfigError, ShapeError
 from skelrobust.metrics import GOALS, PerceptualReport, goal_reached, perceptual_report
 from skelrobust.progress import progress_bar
+from skelrobust.skeleton import Skeleton
 
 __all__ = ["NORMS", "Attack", "AttackResult", "budget_size", "check_norm", "goal_margin",
            "motion_mask", "project_budget"]
@@ -116,6 +118,11 @@ def project_budget(delta: torch.Tensor, budget_m: float, norm: str) -> torch.Ten
     return delta * (budget_m / size).clamp(max=1.0)
 
 
+def _labels(answer: torch.Tensor) -> torch.Tensor:
+    """Top-1 labels from logits ``(N, K)``; labels ``(N,)`` as they are."""
+    return answer if answer.dim() == 1 else answer.argmax(1)
+
+
 @dataclass
 class AttackResult:
     """What an attack did, per sample (tensors ``(N,)`` unless noted)."""
@@ -178,35 +185,74 @@ class AttackResult:
 class Attack:
     """Base class: subclasses implement :meth:`perturb`; the base does the bookkeeping.
 
+    ``victim``: a classifier module or a :class:`~skelrobust.attacks.oracle.QueryOracle`;
+    the attack reaches it only through ``self.victim``, an oracle with the access
+    the attack declares (``access``: ``"gradient"`` for white-box attacks, ``"label"``
+    for label-only ones). The oracle counts the attack's queries per sample; the
+    clean and final evaluations are counted apart (``info["bookkeeping_queries"]``).
+
+    The options every attack shares are declared here, once, and every attack
+    passes them through (``**options``):
+
+    - ``goal``: ``"ab"`` (anything-but), ``"abn"`` (true class out of the top ``n``) or
+      ``"sa"`` (a specified target, chosen by ``target_mode``: ``"given"``, ``"random"`` or
+      ``"least_likely"``); ``n``: N of anything-but-N;
+    - ``seed``: per-sample random streams (module doc);
+    - ``report``: compute the perceptual report of the result;
+    - ``confidence``: the margin (in logits; for label-only attacks unused) a sample's
+      goal must be reached by before it stops (see :meth:`reached`).
+
     Budgeted attacks set ``norm`` and ``budget_mm`` (``None``: unbudgeted); every
     result's ``info`` states them. ``progress = True`` shows a bar over the steps.
     """
 
     name = "attack"
+    access = "gradient"  # what the attack needs from its victim (see oracle.ACCESS)
+    declares_options = True  # its keywords reach every subclass through **options
     norm: str | None = None
     budget_mm: float | None = None
     progress: bool = False
 
-    def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
+    def __init__(self, victim: nn.Module | QueryOracle, goal: str = "ab", n: int = 3,
                  target_mode: str = "given", seed: int = 0, report: bool = True,
-                 confidence: float = 1e-3) -> None:
+                 confidence: float = 1e-3, **unexpected: Any) -> None:
+        if unexpected:
+            raise ConfigError(f"{self.name} takes no argument(s) {sorted(unexpected)}")
         if goal not in GOALS:
             raise ConfigError(f"{self.name}: goal must be one of {GOALS}, got {goal!r}")
         if target_mode not in TARGET_MODES:
             raise ConfigError(f"{self.name}: target_mode must be one of {TARGET_MODES}, got "
                               f"{target_mode!r}")
-        num_classes = getattr(classifier, "num_classes", None)
-        if goal == "abn" and num_classes is not None and not 1 <= n < num_classes:
+        self.victim = as_oracle(victim, self.access)
+        num_classes = self.victim.num_classes
+        if goal == "abn" and not 1 <= n < num_classes:
             raise ConfigError(f"{self.name}: n must be in [1, {num_classes - 1}] for "
                               f"anything-but-N, got {n}")
-        self.classifier = classifier
         self.goal, self.n, self.target_mode = goal, (n if goal == "abn" else 1), target_mode
         self.seed = seed
         self.with_report = report
-        if confidence < 0:
+        if not confidence >= 0:
             raise ConfigError(f"{self.name}: confidence must be >= 0, got {confidence}")
-        self.confidence = confidence
-        self.queries: torch.Tensor | None = None
+        self.confidence = float(confidence)
+
+    @property
+    def classifier(self) -> nn.Module:
+        """The victim module (white-box attacks only; a black box has none to give)."""
+        module = getattr(self.victim, "module", None)
+        if module is None:
+            raise AttributeError(f"{self.name}: a {self.victim.access!r}-access victim exposes "
+                                 "no classifier")
+        return module
+
+    @property
+    def skeleton(self) -> Skeleton | None:
+        """The victim's skeleton layout (``None`` when it does not say)."""
+        return self.victim.skeleton
+
+    @property
+    def queries(self) -> torch.Tensor:
+        """The attack's queries per sample in the last (or current) run."""
+        return self.victim.queries
 
     # ------------------------------------------------------------------ public API
     def __call__(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None,
@@ -220,33 +266,55 @@ class Attack:
         ``x``, ``y``, ``target`` and ``lengths`` may be tensors or numpy arrays.
         """
         x, y, lengths = self._check(x, y, lengths)
-        was_training = self.classifier.training
-        self.classifier.eval()
         t0 = time.perf_counter()
-        try:
-            self.queries = torch.zeros(len(y), dtype=torch.long)
-            with torch.no_grad():
-                clean = self.logits(x)
-            target = self._resolve_target(clean, y, target, x)
-            mask = motion_mask(x, lengths)
-            x_adv, iterations = self.perturb(x.clone(), y, target, mask)
-            with torch.no_grad():
-                adv = self.logits(x_adv)
-        finally:
-            self.classifier.train(was_training)
+        self.victim.reset(len(y), self.query_budget())
+        clean = self.evaluate(x)
+        target = self._resolve_target(clean, y, target, x)
+        mask = motion_mask(x, lengths)
+        x_adv, iterations = self.perturb(x.clone(), y, target, mask)
+        adv, info = self.final_evaluation(x_adv, y, target)
         seconds = time.perf_counter() - t0
         report = None
-        if self.with_report and hasattr(self.classifier, "skeleton"):
-            report = perceptual_report(x, x_adv, self.classifier.skeleton, lengths)
+        if self.with_report and self.skeleton is not None:
+            report = perceptual_report(x, x_adv, self.skeleton, lengths)
+        bookkeeping = self.victim.bookkeeping_queries.float().mean()
         return AttackResult(
-            x_adv=x_adv.detach(), y=y, success=goal_reached(adv, y, self.goal, target, self.n),
-            clean_pred=clean.argmax(1), adv_pred=adv.argmax(1), iterations=iterations,
-            queries=self.queries.clone(), seconds=seconds, goal=self.goal, n=self.n,
-            target=target, report=report, info=self.threat_model())
+            x_adv=x_adv.detach(), y=y, success=self.goal_reached(adv, y, target),
+            clean_pred=_labels(clean), adv_pred=_labels(adv), iterations=iterations,
+            queries=self.victim.queries, seconds=seconds, goal=self.goal, n=self.n,
+            target=target, report=report,
+            info={**self.threat_model(), "bookkeeping_queries": float(bookkeeping), **info})
 
     def threat_model(self) -> dict[str, Any]:
-        """``{"norm", "budget_mm"}`` of a budgeted attack (merged into every result's ``info``)."""
-        return {} if self.norm is None else {"norm": self.norm, "budget_mm": self.budget_mm}
+        """Budget (``norm``, ``budget_mm``) and victim access, merged into results' ``info``."""
+        budget = {} if self.norm is None else {"norm": self.norm, "budget_mm": self.budget_mm}
+        return {**budget, **self.victim.describe()}
+
+    def query_budget(self) -> int | None:
+        """Queries per sample this attack may spend (``None``: as many as its steps take)."""
+        return None
+
+    def evaluate(self, x: torch.Tensor) -> torch.Tensor:
+        """Bookkeeping evaluation (not counted against the budget): logits, or labels only."""
+        with self.victim.bookkeeping(), torch.no_grad():
+            if isinstance(self.victim, GradientOracle):
+                return self.victim.logits(x)
+            if self.victim.access == "scores":
+                return self.victim.scores(x)
+            return self.victim.label(x)
+
+    def final_evaluation(self, x_adv: torch.Tensor, y: torch.Tensor,
+                         target: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, Any]]:
+        """The victim's answer for the returned motions and anything to add to ``info``."""
+        return self.evaluate(x_adv), {}
+
+    def goal_reached(self, answer: torch.Tensor, y: torch.Tensor,
+                     target: torch.Tensor | None) -> torch.Tensor:
+        """Goal reached per sample from logits/scores ``(N, K)`` or labels ``(N,)``."""
+        if answer.dim() == 2:
+            return goal_reached(answer, y, self.goal, target, self.n)
+        answer = answer.to(y.device)
+        return answer == target if self.goal == "sa" else answer != y
 
     # ------------------------------------------------------------------ for subclasses
     def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
@@ -255,10 +323,11 @@ class Attack:
         raise NotImplementedError
 
     def logits(self, x: torch.Tensor, active: torch.Tensor | None = None) -> torch.Tensor:
-        """Classifier logits, counting one query for each sample (or each ``active`` one)."""
-        if self.queries is not None:
-            self.queries += 1 if active is None else active.long().cpu()
-        return self.classifier(x)
+        """The victim's logits (white-box), one query for each sample (or each ``active`` one).
+
+        ``active``: the ``(N_batch,)`` bool mask (or indices) of the samples ``x`` holds.
+        """
+        return self.victim.logits(x, active)
 
     def margin(self, logits: torch.Tensor, y: torch.Tensor,
                target: torch.Tensor | None) -> torch.Tensor:
@@ -328,9 +397,7 @@ class Attack:
         if not torch.isfinite(x).all():
             raise ShapeError(f"{self.name}: x holds NaN or infinite coordinates")
         n, t = x.shape[0], x.shape[2]
-        num_classes = getattr(self.classifier, "num_classes", None)
-        high = num_classes if isinstance(num_classes, int) else None
-        y = self._indices(y, "labels y", (n,), x.device, 0, high)
+        y = self._indices(y, "labels y", (n,), x.device, 0, self.victim.num_classes)
         if lengths is not None:
             lengths = self._indices(lengths, "lengths", (n,), x.device, 1, t + 1)
         return x.detach().float(), y, lengths
@@ -357,7 +424,7 @@ class Attack:
                         x: torch.Tensor) -> torch.Tensor | None:
         if self.goal != "sa":
             return None
-        k = clean.shape[1]
+        k = self.victim.num_classes
         if self.target_mode == "given":
             if target is None:
                 raise ConfigError(f"{self.name}: goal 'sa' with target_mode 'given' needs target")

@@ -38,7 +38,7 @@ smoothness ``‖δ_{t+1} − δ_t‖²`` of the perturbation per valid frame
 (:func:`~skelrobust.attacks.losses.temporal_smoothness_loss`: consecutive frames
 are perturbed alike) and ``D`` a discriminator on bone directions trained on
 clean motion, the GAN regulariser (:mod:`skelrobust.attacks.discriminator`).
-A sample stops at the first iterate whose goal margin is below ``−κ``.
+A sample stops at the first iterate whose goal margin is below ``−confidence``.
 
 Localised attacks (the paper's Sec. IV-D): ``joints`` (joint names, body-part
 names of ``Skeleton.parts`` or indices) and ``frames`` choose what the step may
@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,7 +68,9 @@ from skelrobust.attacks.discriminator import (
     train_discriminator,
 )
 from skelrobust.attacks.losses import temporal_smoothness_loss
+from skelrobust.attacks.oracle import GradientOracle
 from skelrobust.attacks.projection import REALIGN_NORMS, descendant_mask, realign_within_budget
+from skelrobust.attacks.registry import register_attack
 from skelrobust.attacks.white_box import GradientAttack
 from skelrobust.errors import ConfigError
 from skelrobust.skeleton import Skeleton
@@ -145,8 +148,11 @@ def smooth_frames(u: torch.Tensor, sigma: float) -> torch.Tensor:
     return out.reshape(n, c, v, m, frames).permute(0, 1, 4, 2, 3)
 
 
+@register_attack("ciasa")
 class CIASA(GradientAttack):
-    """Constrained Iterative Attack for Skeleton Actions (Liu et al., TNNLS 2020); module doc.
+    """CIASA (Liu et al., TNNLS 2020): bone lengths kept, joint angles bounded, in a budget.
+
+    See the module doc for the constraints and the loss.
 
     - ``budget_mm`` ε (mm) in the ball of ``norm``: ``"joint"`` (default: no joint
       moves more than ε) or ``"linf"`` (per coordinate, the paper's); ``step_mm`` α
@@ -162,27 +168,26 @@ class CIASA(GradientAttack):
       Without one and with ``gan_weight > 0``, one is trained per sample on
       that sample's clean motion (``disc_steps`` steps), so a sample's result
       does not depend on its batch.
-    - ``joints`` / ``frames``: localisation (module doc); ``kappa``: margin to
-      reach before a sample stops; ``class_loss``: ``"ce"`` or ``"margin"``.
+    - ``joints`` / ``frames``: localisation (module doc); ``class_loss``: ``"ce"`` or
+      ``"margin"``; the shared ``confidence`` (``**options``, :class:`~skelrobust.attacks.base.
+      Attack`) is the margin a sample must reach before it stops.
     """
 
     name = "ciasa"
 
-    def __init__(self, classifier: nn.Module, budget_mm: float = 20.0, steps: int = 200,
-                 step_mm: float = 1.0, max_angle_deg: float | None = 30.0,
+    def __init__(self, victim: nn.Module | GradientOracle, budget_mm: float = 20.0,
+                 steps: int = 200, step_mm: float = 1.0, max_angle_deg: float | None = 30.0,
                  temporal_weight: float = 0.01, gan_weight: float = 0.1,
                  discriminator: BoneDirectionDiscriminator | None = None,
                  disc_steps: int = 100, joints: JointSpec = None, frames: FrameSpec = None,
-                 kappa: float = 0.0, realign_iterations: int = 10, goal: str = "ab",
-                 n: int = 3, target_mode: str = "given", class_loss: str = "ce", seed: int = 0,
-                 report: bool = True, step_rule: str = "sign",
-                 smooth_sigma: float = 1.0, norm: str = REALIGN_NORMS[0]) -> None:
-        super().__init__(classifier, goal=goal, n=n, target_mode=target_mode, loss=class_loss,
-                         seed=seed, report=report)
+                 realign_iterations: int = 10, class_loss: str = "ce", step_rule: str = "sign",
+                 smooth_sigma: float = 1.0, norm: str = REALIGN_NORMS[0],
+                 **options: Any) -> None:
+        super().__init__(victim, loss=class_loss, **options)
         self.norm = check_norm(norm, self.name, REALIGN_NORMS)
         checks = [
             (step_rule in STEP_RULES, f"step_rule must be one of {STEP_RULES}, got {step_rule!r}"),
-            (hasattr(classifier, "skeleton"), "the classifier has no skeleton layout"),
+            (self.skeleton is not None, "the victim has no skeleton layout"),
             (budget_mm > 0, f"budget_mm must be > 0, got {budget_mm}"),
             (steps >= 0, f"steps must be >= 0, got {steps}"),
             (step_mm > 0, f"step_mm must be > 0, got {step_mm}"),
@@ -192,7 +197,6 @@ class CIASA(GradientAttack):
              f"temporal_weight and gan_weight must be >= 0, got {temporal_weight}, "
              f"{gan_weight}"),
             (disc_steps >= 0, f"disc_steps must be >= 0, got {disc_steps}"),
-            (kappa >= 0, f"kappa must be >= 0, got {kappa}"),
             (smooth_sigma >= 0, f"smooth_sigma must be >= 0 (frames), got {smooth_sigma}"),
             (realign_iterations >= 1, f"realign_iterations must be >= 1, got "
                                       f"{realign_iterations}"),
@@ -200,12 +204,11 @@ class CIASA(GradientAttack):
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"{self.name}: {message}")
-        self.skeleton: Skeleton = classifier.skeleton
         self.step_rule, self.smooth_sigma = step_rule, float(smooth_sigma)
         self.budget_mm, self.steps, self.step_mm = float(budget_mm), int(steps), float(step_mm)
         self.max_angle_deg = max_angle_deg
         self.temporal_weight, self.gan_weight = float(temporal_weight), float(gan_weight)
-        self.disc_steps, self.kappa = int(disc_steps), float(kappa)
+        self.disc_steps = int(disc_steps)
         self.realign_iterations = int(realign_iterations)
         self.joint_mask = resolve_joints(self.skeleton, joints)
         self.frames = frames
@@ -318,7 +321,7 @@ class CIASA(GradientAttack):
                         logits = self.logits(qc, active)
                 else:
                     logits, _, grad = self.gradient(qc, ya, ta, active)
-                done = self.margin(logits, ya, ta) < -self.kappa
+                done = self.reached(logits, ya, ta)
                 x_adv[idx] = qc
                 if done.any():
                     iterations[idx[done].cpu()] = it

@@ -3,7 +3,7 @@
 All four are :class:`IterativeGradient` with different defaults. For a
 perturbation budget ``ε`` (``budget_mm``) in the ball of ``norm``
 (:func:`~skelrobust.attacks.base.project_budget`, over the real motion of
-:func:`~skelrobust.attacks.base.motion_mask`) and step ``a`` (``alpha_mm``), each step
+:func:`~skelrobust.attacks.base.motion_mask`) and step ``a`` (``step_mm``), each step
 descends the goal's objective ``J`` (:class:`~skelrobust.attacks.white_box.GradientAttack`)
 along the steepest direction of the norm (:func:`~skelrobust.attacks.white_box.steepest`):
 
@@ -27,10 +27,14 @@ are recorded).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from skelrobust.attacks.base import NORMS, check_norm, project_budget
+from skelrobust.attacks.oracle import GradientOracle
+from skelrobust.attacks.registry import register_attack
 from skelrobust.attacks.white_box import GradientAttack, joint_unit, project_exact, steepest, unit
 from skelrobust.errors import ConfigError
 
@@ -41,33 +45,36 @@ _RADIUS_SALT = 1 << 20  # the joint-ball radii draw from their own per-sample st
 
 
 class IterativeGradient(GradientAttack):
-    """The shared core: ``steps`` projected gradient steps, optional momentum and restarts."""
+    """The shared core: ``steps`` projected gradient steps, optional momentum and restarts.
+
+    ``budget_mm`` ε and ``step_mm`` α in mm, ``norm`` of the ball, ``random_start``,
+    ``restarts``, ``decay`` μ (momentum), ``early_stop``; ``loss`` and ``**options`` as
+    :class:`~skelrobust.attacks.white_box.GradientAttack`.
+    """
 
     name = "iterative-gradient"
 
-    def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
-                 budget_mm: float = 20.0, norm: str = DEFAULT_NORM, steps: int = 10,
-                 alpha_mm: float | None = None, random_start: bool = False, restarts: int = 1,
-                 decay: float = 0.0, loss: str = "ce", early_stop: bool = False,
-                 target_mode: str = "given", seed: int = 0, report: bool = True) -> None:
-        super().__init__(classifier, goal=goal, n=n, target_mode=target_mode, loss=loss,
-                         seed=seed, report=report)
+    def __init__(self, victim: nn.Module | GradientOracle, budget_mm: float = 20.0,
+                 norm: str = DEFAULT_NORM, steps: int = 10, step_mm: float | None = None,
+                 random_start: bool = False, restarts: int = 1, decay: float = 0.0,
+                 loss: str = "ce", early_stop: bool = False, **options: Any) -> None:
+        super().__init__(victim, loss=loss, **options)
         check_norm(norm, self.name)
         if budget_mm <= 0:
             raise ConfigError(f"{self.name}: budget_mm must be > 0, got {budget_mm}")
         if steps < 1 or restarts < 1:
             raise ConfigError(f"{self.name}: steps and restarts must be >= 1, got {steps} "
                               f"and {restarts}")
-        if alpha_mm is not None and alpha_mm <= 0:
-            raise ConfigError(f"{self.name}: alpha_mm must be > 0, got {alpha_mm}")
+        if step_mm is not None and step_mm <= 0:
+            raise ConfigError(f"{self.name}: step_mm must be > 0, got {step_mm}")
         if decay < 0:
             raise ConfigError(f"{self.name}: decay must be >= 0, got {decay}")
         self.budget_mm, self.norm, self.steps = float(budget_mm), norm, int(steps)
-        self.alpha_mm = float(alpha_mm) if alpha_mm is not None else self.default_alpha()
+        self.step_mm = float(step_mm) if step_mm is not None else self.default_step()
         self.random_start, self.restarts, self.decay = random_start, int(restarts), float(decay)
         self.early_stop = early_stop
 
-    def default_alpha(self) -> float:
+    def default_step(self) -> float:
         """Step size in mm when none is given: ``ε / steps``."""
         return self.budget_mm / self.steps
 
@@ -90,7 +97,7 @@ class IterativeGradient(GradientAttack):
     def _run(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
              mask: torch.Tensor, restart: int) -> tuple[torch.Tensor, torch.Tensor]:
         n = x.shape[0]
-        eps, alpha = self.budget_mm / 1000.0, self.alpha_mm / 1000.0
+        eps, alpha = self.budget_mm / 1000.0, self.step_mm / 1000.0
         x_adv = x + self._start(x, mask, restart)
         momentum = torch.zeros_like(x) if self.decay else None
         done = torch.zeros(n, dtype=torch.bool, device=x.device)
@@ -144,36 +151,35 @@ class IterativeGradient(GradientAttack):
         return best, total
 
 
+@register_attack("fgsm")
 class FGSM(IterativeGradient):
     """Fast gradient sign method: one step of size ``ε`` (joint, L2: along the unit gradient)."""
 
     name = "fgsm"
 
-    def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
-                 budget_mm: float = 20.0, norm: str = DEFAULT_NORM, loss: str = "ce",
-                 target_mode: str = "given", seed: int = 0, report: bool = True) -> None:
-        super().__init__(classifier, goal=goal, n=n, budget_mm=budget_mm, norm=norm, steps=1,
-                         alpha_mm=budget_mm, loss=loss, target_mode=target_mode, seed=seed,
-                         report=report)
+    def __init__(self, victim: nn.Module | GradientOracle, budget_mm: float = 20.0,
+                 norm: str = DEFAULT_NORM, loss: str = "ce", **options: Any) -> None:
+        super().__init__(victim, budget_mm=budget_mm, norm=norm, steps=1, step_mm=budget_mm,
+                         loss=loss, **options)
 
 
+@register_attack("bim", "ifgsm")
 class BIM(IterativeGradient):
     """I-FGSM / basic iterative method: ``steps`` steps of ``α = ε / steps``, no random start."""
 
     name = "bim"
 
-    def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
-                 budget_mm: float = 20.0, norm: str = DEFAULT_NORM, steps: int = 10,
-                 alpha_mm: float | None = None, loss: str = "ce", early_stop: bool = False,
-                 target_mode: str = "given", seed: int = 0, report: bool = True) -> None:
-        super().__init__(classifier, goal=goal, n=n, budget_mm=budget_mm, norm=norm,
-                         steps=steps, alpha_mm=alpha_mm, loss=loss, early_stop=early_stop,
-                         target_mode=target_mode, seed=seed, report=report)
+    def __init__(self, victim: nn.Module | GradientOracle, budget_mm: float = 20.0,
+                 norm: str = DEFAULT_NORM, steps: int = 10, step_mm: float | None = None,
+                 loss: str = "ce", early_stop: bool = False, **options: Any) -> None:
+        super().__init__(victim, budget_mm=budget_mm, norm=norm, steps=steps, step_mm=step_mm,
+                         loss=loss, early_stop=early_stop, **options)
 
 
 IFGSM = BIM
 
 
+@register_attack("pgd")
 class PGD(IterativeGradient):
     """Projected gradient descent with a random start and restarts (Madry et al., 2018).
 
@@ -182,31 +188,27 @@ class PGD(IterativeGradient):
 
     name = "pgd"
 
-    def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
-                 budget_mm: float = 20.0, norm: str = DEFAULT_NORM, steps: int = 20,
-                 alpha_mm: float | None = None, restarts: int = 1, random_start: bool = True,
-                 loss: str = "ce", early_stop: bool = False, target_mode: str = "given",
-                 seed: int = 0, report: bool = True) -> None:
-        super().__init__(classifier, goal=goal, n=n, budget_mm=budget_mm, norm=norm,
-                         steps=steps, alpha_mm=alpha_mm, random_start=random_start,
-                         restarts=restarts, loss=loss, early_stop=early_stop,
-                         target_mode=target_mode, seed=seed, report=report)
+    def __init__(self, victim: nn.Module | GradientOracle, budget_mm: float = 20.0,
+                 norm: str = DEFAULT_NORM, steps: int = 20, step_mm: float | None = None,
+                 restarts: int = 1, random_start: bool = True, loss: str = "ce",
+                 early_stop: bool = False, **options: Any) -> None:
+        super().__init__(victim, budget_mm=budget_mm, norm=norm, steps=steps, step_mm=step_mm,
+                         random_start=random_start, restarts=restarts, loss=loss,
+                         early_stop=early_stop, **options)
 
-    def default_alpha(self) -> float:
+    def default_step(self) -> float:
         return 2.5 * self.budget_mm / self.steps
 
 
+@register_attack("mifgsm")
 class MIFGSM(IterativeGradient):
     """Momentum iterative FGSM (Dong et al., 2018): decay ``μ = 1.0``, ``α = ε / steps``."""
 
     name = "mifgsm"
 
-    def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
-                 budget_mm: float = 20.0, norm: str = DEFAULT_NORM, steps: int = 10,
-                 alpha_mm: float | None = None, decay: float = 1.0, loss: str = "ce",
-                 early_stop: bool = False, target_mode: str = "given", seed: int = 0,
-                 report: bool = True) -> None:
-        super().__init__(classifier, goal=goal, n=n, budget_mm=budget_mm, norm=norm,
-                         steps=steps, alpha_mm=alpha_mm, decay=decay, loss=loss,
-                         early_stop=early_stop, target_mode=target_mode, seed=seed,
-                         report=report)
+    def __init__(self, victim: nn.Module | GradientOracle, budget_mm: float = 20.0,
+                 norm: str = DEFAULT_NORM, steps: int = 10, step_mm: float | None = None,
+                 decay: float = 1.0, loss: str = "ce", early_stop: bool = False,
+                 **options: Any) -> None:
+        super().__init__(victim, budget_mm=budget_mm, norm=norm, steps=steps, step_mm=step_mm,
+                         decay=decay, loss=loss, early_stop=early_stop, **options)

@@ -3,9 +3,10 @@
 :class:`GradientAttack` is the base of every attack that follows the
 classifier's gradient (SMART, CIASA, FGSM/I-FGSM/PGD/MI-FGSM). Its
 :meth:`~GradientAttack.gradient` is the *only* place where such an attack
-queries the classifier during the optimisation, so
-:class:`~skelrobust.attacks.eot.EOT` can replace it by an expectation over the
-classifier's randomness for every attack at once.
+queries its victim during the optimisation, through the victim's
+:class:`~skelrobust.attacks.oracle.GradientOracle` (which counts the queries);
+:class:`~skelrobust.attacks.eot.EOT` swaps that victim for the expectation over
+its randomness.
 
 Objectives are minimised, one value per sample:
 
@@ -21,11 +22,14 @@ its ball that holds exactly in float32, not just up to rounding.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from skelrobust.attacks.base import Attack, budget_size, check_norm, project_budget
+from skelrobust.attacks.oracle import GradientOracle
 from skelrobust.errors import ConfigError
 
 __all__ = ["LOSSES", "GradientAttack", "joint_unit", "per_sample_norm", "project_exact",
@@ -108,17 +112,17 @@ class GradientAttack(Attack):
     """Base of the white-box attacks: objective per goal and its input gradient.
 
     Subclasses call :meth:`gradient` once per optimisation step; it runs one
-    forward and one backward pass of the classifier (input gradient only) and
-    counts one query for each sample it is given.
+    forward and one backward pass of the victim (input gradient only) through
+    its :class:`~skelrobust.attacks.oracle.GradientOracle`, which counts one query
+    for each sample it is given. ``loss``: ``"ce"`` or ``"margin"`` (module doc);
+    ``**options``: the shared options of :class:`~skelrobust.attacks.base.Attack`.
     """
 
     name = "gradient"
 
-    def __init__(self, classifier: nn.Module, goal: str = "ab", n: int = 3,
-                 target_mode: str = "given", loss: str = "ce", seed: int = 0,
-                 report: bool = True) -> None:
-        super().__init__(classifier, goal=goal, n=n, target_mode=target_mode, seed=seed,
-                         report=report)
+    def __init__(self, victim: nn.Module | GradientOracle, loss: str = "ce",
+                 **options: Any) -> None:
+        super().__init__(victim, **options)
         if loss not in LOSSES:
             raise ConfigError(f"{self.name}: loss must be one of {LOSSES}, got {loss!r}")
         self.loss = loss
@@ -139,7 +143,9 @@ class GradientAttack(Attack):
 
         ``x``, ``y`` and ``target`` hold the rows being attacked; ``active`` is the
         ``(N_batch,)`` bool mask saying which samples of the whole batch they are
-        (for query counting; ``None``: all). Overridden by EOT.
+        (for query counting; ``None``: all). Against an EOT victim
+        (:class:`~skelrobust.attacks.oracle.ExpectationOracle`) the logits are the
+        expectation over the victim's randomness.
         """
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)

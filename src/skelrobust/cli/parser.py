@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import NoReturn
 
 from skelrobust.cli import commands as c
@@ -18,10 +19,33 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """``argparse`` whose errors are one line (not usage text and exit) for :func:`main`."""
+    """``argparse`` whose errors are one line (not usage text and exit) for :func:`main`.
+
+    ``lazy_epilog``: a function giving the epilog, called only when the help is shown
+    (e.g. the registered attacks, which need the attack modules imported).
+    """
+
+    lazy_epilog: Callable[[], str] | None = None
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+    def format_help(self) -> str:
+        if self.lazy_epilog is not None:
+            self.epilog, self.lazy_epilog = self.lazy_epilog(), None
+        return super().format_help()
+
+
+def _attacks_epilog() -> str:
+    """The registered attacks, one line each (for ``skelrobust attack --help``)."""
+    from skelrobust.attacks.registry import describe_attack, list_attacks
+
+    rows = [describe_attack(name) for name in list_attacks(aliases=False)]
+    width = max(len(r["name"]) for r in rows)
+    lines = [f"  {r['name']:<{width}}  {r['access']:<8}  {r['summary'].replace('``', '')}"
+             for r in rows]
+    return ("attacks (--attack NAME; access 'gradient': white-box, a classifier only; 'label': "
+            "label-only, also on an ONNX file):\n" + "\n".join(lines))
 
 
 def _common() -> argparse.ArgumentParser:
@@ -76,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", parents=[common], help="the model zoo and the third-party "
                        "checkpoint formats")
     p.set_defaults(func=c.cmd_models)
-    p = sub.add_parser("attacks", parents=[common], help="the attacks, by name")
+    p = sub.add_parser("attacks", parents=[common], help="the attacks, by name, and what "
+                       "access to the victim each needs")
     p.set_defaults(func=c.cmd_attacks)
 
     p = sub.add_parser("train", parents=[common], help="train a classifier")
@@ -103,9 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     _out(p, "output folder")
     p.set_defaults(func=c.cmd_train)
 
-    def checkpoint_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("checkpoint", help="classifier folder, .safetensors file, or a "
-                       "supported third-party checkpoint (skelrobust models lists them)")
+    def checkpoint_flags(p: argparse.ArgumentParser, onnx: bool = False) -> None:
+        p.add_argument("checkpoint", metavar="CKPT_DIR_OR_ONNX" if onnx else "checkpoint",
+                       help="classifier folder, .safetensors file, or a supported third-party "
+                       "checkpoint (skelrobust models lists them)" + (
+                           "; or an .onnx file (skelrobust export), a black-box victim for "
+                           "label-only attacks" if onnx else ""))
         _data_flags(p, "default: the one the classifier was trained on")
         p.add_argument("--split", help="default: the test split of the classifier's protocol")
 
@@ -114,10 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=arg_type("run.batch_size"), default=256)
     p.set_defaults(func=c.cmd_eval)
 
-    p = sub.add_parser("attack", parents=[common], help="attack a saved classifier")
-    checkpoint_flags(p)
-    p.add_argument("--attack", default="smart", help="attack name (skelrobust attacks lists "
-                   "them; default smart)")
+    p = sub.add_parser("attack", parents=[common], help="attack a saved classifier or an "
+                       "ONNX file", formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.lazy_epilog = _attacks_epilog
+    checkpoint_flags(p, onnx=True)
+    p.add_argument("--attack", default="smart", help="attack name (listed below; default "
+                   "smart)")
     p.add_argument("--goal", default="ab", choices=["ab", "abn", "sa"])
     p.add_argument("--top-n", type=arg_type("attack.top_n"), default=None,
                    help="N of anything-but-N (goal abn)")
@@ -132,11 +162,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--norm", choices=NORMS, help="budget norm: joint (every joint within "
                    "the budget; the default), linf (per coordinate) or l2 (whole clip)")
     p.add_argument("--seed", type=arg_type("attack.seed"), default=0)
+    p.add_argument("--queries", type=arg_type("attack.queries"), default=None,
+                   help="label-only attacks: queries per clip, the attack's max_queries "
+                   "(default: the attack's)")
+    p.add_argument("--pool-split", default=None,
+                   help="label-only attacks: the split of the same dataset whose clips the "
+                   "attacker holds to start from (default: the training split; 'none': no "
+                   "pool)")
     p.add_argument("--attack-option", "-a", action="append", metavar="KEY=VALUE",
                    dest="attack_option",
                    help="any other attack argument, repeatable (e.g. -a w=0.6)")
     _out(p, "output folder")
     p.set_defaults(func=c.cmd_attack)
+
+    p = sub.add_parser("export", parents=[common], help="write a classifier as an ONNX file "
+                       "(normalisation included), checked against the classifier")
+    p.add_argument("checkpoint", metavar="CKPT_DIR", help="classifier folder, .safetensors "
+                   "file, or a supported third-party checkpoint")
+    p.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
+    p.add_argument("--frames", type=arg_type("data.frames"), help="frames per clip T of the "
+                   "input (default: those the classifier was trained on)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --onnx file "
+                   "(refused otherwise)")
+    p.set_defaults(func=c.cmd_export)
 
     p = sub.add_parser("import", parents=[common], help="convert a third-party checkpoint "
                        "into a classifier folder")
