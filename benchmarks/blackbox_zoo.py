@@ -61,7 +61,6 @@ RUNS: dict[str, tuple[str, dict[str, Any]]] = {
     "smart-sa": ("smart", {"goal": "sa", "target_mode": "random"}),
 }
 STORE_NAME = "blackbox_zoo"
-STORE = RESULTS / f"{STORE_NAME}.json"
 
 
 def clip_set(dataset: str, data_root: Path, clf: Classifier) -> dict[str, Any]:
@@ -100,14 +99,24 @@ def motion_stats(clean: torch.Tensor, adv: torch.Tensor, ok: np.ndarray, clips: 
         return {}
     rep = perceptual_report(clean, adv, skeleton, clips["lengths"]).per_sample
     viol = violation_pct(adv, clips["lengths"], skeleton, clips["limits"])
-    acc = perceptual_report(torch.zeros_like(clean), adv, skeleton, clips["lengths"]).per_sample
     return {"joint_mm_mean": float(rep["joint_mm_mean"][ok].mean()),
             "joint_mm_max": float(rep["joint_mm_max"][ok].mean()),
             "bone_pct_mean": float(rep["bone_pct_mean"][ok].mean()),
             "bone_pct_max": float(rep["bone_pct_max"][ok].mean()),
             "accel_dev_mm_s2": float(rep["acceleration_mm_s2_mean"][ok].mean()),
-            "accel_mm_s2": float(acc["acceleration_mm_s2_mean"][ok].mean()),
+            "accel_mm_s2": float(mean_acceleration(adv, clips["lengths"])[ok].mean()),
             "angle_violation_pct": float(viol[ok].mean())}
+
+
+def mean_acceleration(x: torch.Tensor, lengths: torch.Tensor, fps: float = 30.0) -> np.ndarray:
+    """Per clip: mean joint acceleration ``‖ẍ‖`` in mm/s² over real frames and present bodies."""
+    from skelrobust.attacks.base import motion_mask
+
+    mask = motion_mask(x, lengths)[:, 0]  # (N, T, 1, M)
+    acc = torch.linalg.vector_norm(x[:, :, 2:] - 2 * x[:, :, 1:-1] + x[:, :, :-2], dim=1)
+    ok = (mask[:, 2:] * mask[:, 1:-1] * mask[:, :-2]).expand_as(acc)
+    return (1e3 * fps ** 2 * (acc * ok).flatten(1).sum(1)
+            / ok.flatten(1).sum(1).clamp_min(1)).double().numpy()
 
 
 def forward_seconds(clf: Classifier, x: torch.Tensor, repeats: int = 5) -> float:
@@ -162,8 +171,7 @@ def run_cell(run: str, clf: Classifier, clips: dict[str, Any], queries: int,
                     **motion_stats(x, res.x_adv, ok, clips, clf.skeleton)}
     out["clean"] = {"angle_violation_pct": float(violation_pct(
         x, lengths, clf.skeleton, clips["limits"]).mean()), "accel_mm_s2": float(
-        perceptual_report(torch.zeros_like(x), x, clf.skeleton, lengths)
-        .per_sample["acceleration_mm_s2_mean"].mean())}
+        mean_acceleration(x, lengths).mean())}
     path = models_dir() / "attacks" / "blackbox"
     path.mkdir(parents=True, exist_ok=True)
     res.save_npz(str(path / f"{run}.npz"), x_clean=x, lengths=lengths, index=clips["index"],
@@ -200,7 +208,7 @@ def tables(store: dict[str, Any]) -> str:
             if rows:
                 parts.append(f"**{dataset}, {goal.upper()}** (success / mean joint "
                              "displacement / mean bone-length change, at each query budget)"
-                             f"\n\n{format_table(rows)}")
+                             f"\n\n{format_table(rows, fmt='markdown')}")
         rows = []
         for key, c in sorted(cells.items()):
             d, model, run = key.split("/")
@@ -222,7 +230,7 @@ def tables(store: dict[str, Any]) -> str:
                                              / c["seconds"]) if "budgets" in c else "-"})
         if rows:
             parts.append(f"**{dataset}: on-manifold evidence and cost** (label-only rows at "
-                         "5,000 queries, SMART final)\n\n" + format_table(rows))
+                         "5,000 queries, SMART final)\n\n" + format_table(rows, fmt="markdown"))
     m = store.get("machine", {})
     head = (f"Machine: {m.get('cpu', '?')}, torch {m.get('torch', '?')}, threads per cell in "
             f"the JSON. Commands: `{'`, `'.join(sorted(set(store.get('commands', []))))}`")
@@ -239,11 +247,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--force", action="store_true")
     ap.add_argument("--tables-only", action="store_true")
+    ap.add_argument("--store", default=STORE_NAME,
+                    help="result file under benchmarks/results (a pilot keeps its own)")
     ap.add_argument("--data", default=os.environ.get("SKELROBUST_DATA", str(
         Path(__file__).resolve().parents[2] / "shared" / "data")))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    store = json.loads(STORE.read_text()) if STORE.exists() else {"cells": {}}
+    store_path = RESULTS / f"{args.store}.json"
+    store = json.loads(store_path.read_text()) if store_path.exists() else {"cells": {}}
     for dataset in [] if args.tables_only else args.datasets:
         for model in args.models:
             path = models_dir() / f"{model}_{dataset}" / "classifier.safetensors"
@@ -262,12 +273,15 @@ def main() -> None:
                 store["cells"][key] = cell
                 store["machine"] = machine()
                 store.setdefault("commands", []).append(command())
-                write_json(STORE_NAME, store)
+                write_json(args.store, store)
                 f = cell["final"]
                 print(f"{key}: success {fmt(f.get('success_pct'))} %, joint "
                       f"{fmt(f.get('joint_mm_mean'))} mm, bone {fmt(f.get('bone_pct_mean'), 2)}"
                       f" %, {cell['seconds']:.0f} s", flush=True)
-    update_section("attack_blackbox", tables(store))
+    if args.store == STORE_NAME:
+        update_section("attack_blackbox", tables(store))
+    else:
+        print(tables(store))
 
 
 if __name__ == "__main__":

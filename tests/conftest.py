@@ -43,3 +43,20 @@ def real_data_root():
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Keep dataset caches of tests out of the user's home."""
     monkeypatch.setenv("SKELROBUST_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(scope="module")
+def v():
+    """The cached small synthetic victim of the attack tests (``attack_fixtures.victim``).
+
+    Modules that need another victim define their own ``v``.
+    """
+    from attack_fixtures import victim
+
+    return victim()
+
+
+@pytest.fixture(scope="module")
+def pool(v):
+    """Clips a label-only attacker holds (with labels), apart from the attacked first 20."""
+    return v.x[20:], v.y[20:]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from attack_fixtures import eager_progress, one_thread, victim  # noqa: F401 (fixtures)
+from attack_fixtures import eager_progress, one_thread  # noqa: F401 (fixtures)
 from skelrobust.attacks import HopSkipJump, QueryOracle, create_attack, list_attacks
 from skelrobust.errors import ConfigError
 
@@ -14,18 +14,8 @@ N = 6  # attacked clips
 
 
 @pytest.fixture(scope="module")
-def v():
-    return victim()
-
-
-@pytest.fixture(scope="module")
 def batch(v):
     return v.x[:N], v.y[:N]
-
-
-@pytest.fixture(scope="module")
-def pool(v):
-    return v.x[20:], v.y[20:]  # clips the attacker holds, apart from the attacked ones
 
 
 def _dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from attack_fixtures import one_thread, victim  # noqa: F401 (fixtures)
+from attack_fixtures import one_thread  # noqa: F401 (fixtures)
 from skelrobust.attacks import EOT, PGD, GradientOracle, HopSkipJump, QueryOracle
 from skelrobust.errors import ConfigError, QueryBudgetError, VictimError
 
@@ -17,18 +17,8 @@ N = 4
 
 
 @pytest.fixture(scope="module")
-def v():
-    return victim()
-
-
-@pytest.fixture(scope="module")
 def batch(v):
     return v.x[:N], v.y[:N]
-
-
-@pytest.fixture(scope="module")
-def pool(v):
-    return v.x[20:], v.y[20:]
 
 
 def _pred(v, x: torch.Tensor) -> torch.Tensor:

@@ -10,20 +10,9 @@ import sys
 import numpy as np
 import pytest
 
+from cli_support import one_line_error, run
 from skelrobust.cli import main
 from skelrobust.data.synthetic import SYNTHETIC_CLASSES
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(code, err, needle=""):
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    assert needle in err, err
 
 
 @pytest.fixture(scope="module")

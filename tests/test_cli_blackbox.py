@@ -7,23 +7,12 @@ import json
 import numpy as np
 import pytest
 
+from cli_support import one_line_error, run
 from skelrobust.cli import main
 
 pytest.importorskip("onnxruntime", reason="the onnx extra (pip install 'skelrobust[onnx]')")
 
 SMALL = ("-o", "num_clips=120")  # synthetic splits of 120 clips keep these tests fast
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(code, err, needle=""):
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    assert needle in err, err
 
 
 @pytest.fixture(scope="module")

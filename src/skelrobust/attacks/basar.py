@@ -293,11 +293,17 @@ class BASAR(LabelOnlyAttack):
         return True
 
     # ------------------------------------------------------------------ actions
-    def _init_motion(self, s: _State, proj: ManifoldProjection, rows: torch.Tensor
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    @staticmethod
+    def _towards_clean(s: _State, proj: ManifoldProjection, rows: torch.Tensor,
+                       base: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``K(b + β(x − b); b)``: from ``base`` (all samples' motions) a step β towards ``x``."""
         r = rows.to(s.cur.device)
         beta = s.beta[rows].to(s.cur).view(-1, 1, 1, 1, 1)
-        return proj.repair(s.start[r] + beta * (s.x[r] - s.start[r]), r, s.start[r]), rows
+        return proj.repair(base[r] + beta * (s.x[r] - base[r]), r, base[r]), rows
+
+    def _init_motion(self, s: _State, proj: ManifoldProjection, rows: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._towards_clean(s, proj, rows, s.start)
 
     def _trials(self, s: _State, proj: ManifoldProjection, rows: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -331,9 +337,7 @@ class BASAR(LabelOnlyAttack):
 
     def _probe_motion(self, s: _State, proj: ManifoldProjection, rows: torch.Tensor
                       ) -> tuple[torch.Tensor, torch.Tensor]:
-        r = rows.to(s.cur.device)
-        beta = s.beta[rows].to(s.cur).view(-1, 1, 1, 1, 1)
-        return proj.repair(s.cand[r] + beta * (s.x[r] - s.cand[r]), r, s.cand[r]), rows
+        return self._towards_clean(s, proj, rows, s.cand)
 
     def _projection_motion(self, s: _State, proj: ManifoldProjection, rows: torch.Tensor
                            ) -> tuple[torch.Tensor, torch.Tensor]:
