@@ -233,7 +233,7 @@ class BASAR(LabelOnlyAttack):
     # ------------------------------------------------------------------ the attack
     def search(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
                mask: torch.Tensor) -> None:
-        skel, n, dev = self.skeleton, len(x), x.device
+        skel, dev = self.skeleton, x.device
         skel.check_motion(x, "x")
         self.history = []
         self.projection_seconds = 0.0  # time on the manifold (repair and projection)
@@ -244,15 +244,7 @@ class BASAR(LabelOnlyAttack):
         s.keys = torch.stack([torch.randint(0, 1 << 32, (), generator=g)
                               for g in self.generators(x, salt=_KEY_SALT)]).to(dev)
         with self.query_bar() as bar:
-            live = torch.ones(n, dtype=torch.bool)
-            clean = getattr(self, "_clean_label", None)
-            if clean is not None and len(clean) == n:  # already adversarial: kept, no query
-                hit = (clean.to(y.device) == target) if self.goal == "sa" else (
-                    clean.to(y.device) != y)
-                rows = hit.cpu().nonzero()[:, 0]
-                if len(rows):
-                    self.accept(rows, x[rows.to(dev)], x[rows.to(dev)], labels=clean[rows])
-                live &= ~hit.cpu()
+            live = ~self.keep_already_adversarial(x, y, target)
             start, ok = self.start_from_pool(x, y, target, mask, active=live)
             rows = (live & ok).nonzero()[:, 0].to(dev)
             s.start[rows] = proj.repair(start[rows], rows)  # the pool clip on x's skeleton

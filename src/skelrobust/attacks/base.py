@@ -269,6 +269,7 @@ class Attack:
         t0 = time.perf_counter()
         self.victim.reset(len(y), self.query_budget())
         clean = self.evaluate(x)
+        self.clean_labels = _labels(clean).cpu()  # the victim's clean answers, for subclasses
         target = self._resolve_target(clean, y, target, x)
         mask = motion_mask(x, lengths)
         x_adv, iterations = self.perturb(x.clone(), y, target, mask)

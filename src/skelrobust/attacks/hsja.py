@@ -146,8 +146,7 @@ class HopSkipJump(LabelOnlyAttack):
         spread = (hi - lo).amax(1).double().cpu().clamp_min(1e-3)
 
         with self.query_bar() as bar:
-            done = self._already_adversarial(x, y, target) if hasattr(
-                self, "_clean_label") else torch.zeros(n, dtype=torch.bool)
+            done = self.keep_already_adversarial(x, y, target)
             start, ok = self._start(x, y, target, mask, movable & ~done, lo, hi)
             cur, dist = x.clone(), torch.full((n,), math.inf, dtype=torch.float64)
             rows = ok.nonzero()[:, 0]
@@ -179,17 +178,6 @@ class HopSkipJump(LabelOnlyAttack):
                 self.update_bar(bar)
 
     # ------------------------------------------------------------------ pieces
-    def _already_adversarial(self, x: torch.Tensor, y: torch.Tensor,
-                             target: torch.Tensor | None) -> torch.Tensor:
-        """Samples whose clean motion already reaches the goal: kept as they are, no query."""
-        clean = self._clean_label.to(y.device)
-        hit = (clean == target) if self.goal == "sa" else (clean != y)
-        rows = hit.cpu().nonzero()[:, 0]
-        if len(rows):
-            r = rows.to(x.device)
-            self.accept(rows, x[r], x[r], labels=self._clean_label[rows])
-        return hit.cpu()
-
     def _start(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
                mask: torch.Tensor, live: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -196,19 +196,20 @@ class LabelOnlyAttack(Attack):
             except VictimError as err:
                 self._failure = err
         # the victim cannot be asked again: report what its last answers said
-        labels = torch.where(self.found, self.best_label, self._clean_label).to(y.device)
+        labels = torch.where(self.found, self.best_label, self.clean_labels).to(y.device)
         return labels, {**info, "victim_error": str(self._failure)}
 
-    def evaluate(self, x: torch.Tensor) -> torch.Tensor:
-        out = super().evaluate(x)
-        if not hasattr(self, "_clean_label") or len(self._clean_label) != len(x):
-            self._clean_label = (out if out.dim() == 1 else out.argmax(1)).cpu()
-        return out
-
-    def attack(self, x: Any, y: Any, target: Any = None, lengths: Any = None) -> Any:
-        if hasattr(self, "_clean_label"):
-            del self._clean_label
-        return super().attack(x, y, target, lengths)
+    def keep_already_adversarial(self, x: torch.Tensor, y: torch.Tensor,
+                                 target: torch.Tensor | None) -> torch.Tensor:
+        """``(N,)`` bool: samples whose clean motion already reaches the goal (by the clean
+        evaluation), recorded as their own best with no query; attacks leave them alone."""
+        clean = self.clean_labels.to(y.device)
+        hit = (clean == target) if self.goal == "sa" else (clean != y)
+        rows = hit.cpu().nonzero()[:, 0]
+        if len(rows):
+            r = rows.to(x.device)
+            self.accept(rows, x[r], x[r], labels=self.clean_labels[rows])
+        return hit.cpu()
 
     @contextmanager
     def query_bar(self) -> Iterator[tqdm]:
