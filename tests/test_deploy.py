@@ -175,7 +175,9 @@ def test_onnx_victim_answers_like_its_classifier(clf, data, exported):
     assert onnx_oracle.queries.tolist() == [1] * len(x)
 
 
-def test_same_attack_result_on_the_onnx_file_and_the_classifier(clf, data, exported):
+@pytest.mark.parametrize("name,options", [("hsja", {"boundary_tol": 0.01}), ("basar", {})])
+def test_same_attack_result_on_the_onnx_file_and_the_classifier(clf, data, exported, name,
+                                                                 options):
     """Label-only attacks see labels only: equal answers give equal results (same seed).
 
     ``boundary_tol`` keeps HopSkipJump's binary searches off the exact decision boundary,
@@ -187,8 +189,7 @@ def test_same_attack_result_on_the_onnx_file_and_the_classifier(clf, data, expor
     lengths = torch.from_numpy(data.lengths[:4])
     results = []
     for oracle in (QueryOracle.from_onnx(exported[0]), QueryOracle.from_classifier(clf)):
-        atk = create_attack("hsja", oracle, max_queries=150, pool=pool, seed=3,
-                            boundary_tol=0.01)
+        atk = create_attack(name, oracle, max_queries=150, pool=pool, seed=3, **options)
         results.append(atk.attack(x[:4], y[:4], lengths=lengths))
     a, b = results
     assert torch.equal(a.x_adv, b.x_adv) and torch.equal(a.queries, b.queries)
