@@ -132,14 +132,17 @@ class BASAR(LabelOnlyAttack):
       around ``x`` (``False``: the released code's tangent step);
     - ``source_step`` β₀ = 0.95 (P) and ``init_shrink`` ρ = 0.9 (P): the start's line
       search (module doc, 1.); probing starts from the β it found (P);
-    - ``projection_interval`` = 25 steps (O; the authors: 250, with IPOPT per sample):
+    - ``projection_interval`` = 10 steps (O; the authors: 250, with IPOPT per sample):
       every queried motion is on the skeleton already, the projection adds the
-      dynamics term; batched, it costs about 3 exploration rounds of computation
-      (16 clips of 32 frames on a CPU), so every 25 steps adds about 15 %;
+      dynamics term; batched, it costs about 3 exploration rounds of computation;
     - ``projection_steps`` = 20 (O) Adam steps of ``projection_lr`` = 1 mm (O), after
       the exact solve of the dynamics term
       (:meth:`~skelrobust.attacks.manifold.ManifoldProjection.smooth`);
-    - ``accel_weight`` w = 1 (P): the weight of the acceleration term;
+    - ``accel_weight`` w = 10 (O; the paper's w, for second differences per frame in
+      metres): the weight of the acceleration term. It and ``projection_interval`` were
+      chosen on training clips (NW-UCLA, ST-GCN, 4 clips, 2,000 queries; w ∈ {1, 10, 100,
+      1000}): w = 1 left the acceleration deviation at 12,000 mm/s² (twice w = 10's) for
+      a larger displacement, w ≥ 100 moved joints further (see docs/DESIGN-NOTES.md);
     - ``backoff_tries`` B = 4 (O): on-manifold back-offs of a projection that is not
       adversarial (the authors back off off the manifold, by 0.95 at a time);
     - ``limits``: precomputed :class:`~skelrobust.attacks.joint_limits.JointLimits`;
@@ -161,8 +164,8 @@ class BASAR(LabelOnlyAttack):
                  pool: Any = None, explore_trials: int = 5, spherical_step: float = 0.1,
                  spherical_step_max: float = 0.4, step_adapt: float = 0.9,
                  source_step: float = 0.95, init_shrink: float = 0.9,
-                 projection_interval: int = 25, projection_steps: int = 20,
-                 projection_lr: float = 1e-3, accel_weight: float = 1.0,
+                 projection_interval: int = 10, projection_steps: int = 20,
+                 projection_lr: float = 1e-3, accel_weight: float = 10.0,
                  backoff_tries: int = 4, limits: JointLimits | None = None,
                  limit_clips: Any = None, limit_quantile: float = 0.0,
                  limit_margin_deg: float = 2.0,
