@@ -231,10 +231,57 @@ def tables(store: dict[str, Any]) -> str:
         if rows:
             parts.append(f"**{dataset}: on-manifold evidence and cost** (label-only rows at "
                          "5,000 queries, SMART final)\n\n" + format_table(rows, fmt="markdown"))
+    goals = goal_rows(cells)
+    if goals:
+        parts.append("**Goals** (at 5,000 queries BASAR's mean joint displacement within 2× "
+                     "SMART's and bone-length change ≤ 0.5 %; BASAR's displacement below "
+                     "HopSkipJump's at every budget)\n\n" + format_table(goals, fmt="markdown"))
     m = store.get("machine", {})
-    head = (f"Machine: {m.get('cpu', '?')}, torch {m.get('torch', '?')}, threads per cell in "
+    head = ("### Label-only attacks: BASAR and HopSkipJump beside SMART\n\n"
+            "The 16 test clips of the white-box tables (NW-UCLA: the set of the retrained "
+            "checkpoints; HDM05: its set) on the zoo's `small` checkpoints; the attacker's "
+            "pool is the training split; SA targets are drawn at random per clip, seeded, the "
+            "same for every attack. One run of 10,000 queries per cell gives every budget "
+            "(the best motion after at most q queries). Success: % of the clean-correct "
+            "clips, re-checked on the classifier; perceptual figures are means over the "
+            "successful clips. SMART: white-box, preset `paper` (the default), its final "
+            "result. Angle violations: % of the defined joint angles outside the min/max "
+            "of the training clips. Cost: `wall/victim` is the attack's wall time over the "
+            "time spent inside the victim for its queries, at the batch sizes the attack "
+            "used (the floor of a label-only attack); `wall/(q·t_fwd)` divides by queries × "
+            "the forward time per sample at batch 16 measured apart (a CPU forward costs "
+            "more per sample in large batches, so it overstates HopSkipJump's cost, whose "
+            "gradient estimates send 100+ probes per clip at once); `projection %`: "
+            "BASAR's time on the manifold. `s/clip`: wall seconds per clip for 10,000 "
+            "queries.\n\n"
+            f"Machine: {m.get('cpu', '?')}, torch {m.get('torch', '?')}, threads per cell in "
             f"the JSON. Commands: `{'`, `'.join(sorted(set(store.get('commands', []))))}`")
     return head + "\n\n" + "\n\n".join(parts)
+
+
+def goal_rows(cells: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's goals per dataset, model and goal, from the stored cells."""
+    rows = []
+    for key, c in sorted(cells.items()):
+        d, model, run = key.split("/")
+        if c.get("attack") != "basar":
+            continue
+        goal = run.split("-")[-1]
+        smart = cells.get(f"{d}/{model}/smart-{goal}", {}).get("final", {})
+        hsja = cells.get(f"{d}/{model}/hsja-{goal}", {}).get("budgets", {})
+        at = c["budgets"].get("5000", {})
+        ratio = (at.get("joint_mm_mean", np.nan) / smart["joint_mm_mean"]
+                 if smart.get("joint_mm_mean") else np.nan)
+        below = [c["budgets"][q].get("joint_mm_mean", np.inf)
+                 < hsja.get(q, {}).get("joint_mm_mean", np.nan) for q in c["budgets"]]
+        rows.append({"dataset": d, "model": model, "goal": goal.upper(),
+                     "BASAR/SMART mm": fmt(ratio, 2),
+                     "≤ 2×": "met" if ratio <= 2 else ("missed" if ratio == ratio else "–"),
+                     "bone %": fmt(at.get("bone_pct_mean"), 3),
+                     "≤ 0.5 %": "met" if at.get("bone_pct_mean", np.inf) <= 0.5 else "missed",
+                     "below HSJA": ("–" if not hsja else
+                                    f"{sum(below)}/{len(below)} budgets")})
+    return rows
 
 
 def main() -> None:
