@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable
 from typing import NoReturn
 
+from skelrobust.cli import attacking as a
 from skelrobust.cli import commands as c
 from skelrobust.validation import arg_type
 
@@ -173,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
                    dest="attack_option",
                    help="any other attack argument, repeatable (e.g. -a w=0.6)")
     _out(p, "output folder")
-    p.set_defaults(func=c.cmd_attack)
+    p.set_defaults(func=a.cmd_attack)
 
     p = sub.add_parser("export", parents=[common], help="write a classifier as an ONNX file "
                        "(normalisation included), checked against the classifier")
@@ -184,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "input (default: those the classifier was trained on)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --onnx file "
                    "(refused otherwise)")
-    p.set_defaults(func=c.cmd_export)
+    p.set_defaults(func=a.cmd_export)
 
     p = sub.add_parser("import", parents=[common], help="convert a third-party checkpoint "
                        "into a classifier folder")
