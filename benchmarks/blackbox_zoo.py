@@ -111,9 +111,10 @@ def motion_stats(clean: torch.Tensor, adv: torch.Tensor, ok: np.ndarray, clips: 
 def mean_acceleration(x: torch.Tensor, lengths: torch.Tensor, fps: float = 30.0) -> np.ndarray:
     """Per clip: mean joint acceleration ``‖ẍ‖`` in mm/s² over real frames and present bodies."""
     from skelrobust.attacks.base import motion_mask
+    from skelrobust.attacks.manifold import acceleration
 
     mask = motion_mask(x, lengths)[:, 0]  # (N, T, 1, M)
-    acc = torch.linalg.vector_norm(x[:, :, 2:] - 2 * x[:, :, 1:-1] + x[:, :, :-2], dim=1)
+    acc = torch.linalg.vector_norm(acceleration(x), dim=1)
     ok = (mask[:, 2:] * mask[:, 1:-1] * mask[:, :-2]).expand_as(acc)
     return (1e3 * fps ** 2 * (acc * ok).flatten(1).sum(1)
             / ok.flatten(1).sum(1).clamp_min(1)).double().numpy()

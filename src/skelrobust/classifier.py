@@ -191,7 +191,8 @@ class Classifier(nn.Module):
         header = self.header()
         tensors = {k: v.detach().cpu().contiguous().clone() for k, v in self.state_dict().items()}
         tmp = target.with_name(target.name + ".tmp")
-        save_file(tensors, str(tmp), metadata={"skelrobust": json.dumps(header, default=_json)})
+        meta = {"skelrobust": json.dumps(header, default=json_default)}
+        save_file(tensors, str(tmp), metadata=meta)
         os.replace(tmp, target)
         return target
 
@@ -283,7 +284,8 @@ def _as_buffer(value: Any, shape: tuple[int, ...], default: float, name: str) ->
                           f"got {tuple(t.shape)}") from None
 
 
-def _json(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """``json.dumps`` default for headers: numpy scalars and arrays, tuples; else TypeError."""
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from skelrobust.classifier import json_default as classifier_json
 from skelrobust.errors import CheckpointError, ConfigError, ShapeError
 
 __all__ = ["EXPORTERS", "INPUT_NAME", "METADATA_KEY", "OUTPUT_NAME", "ExportReport",
@@ -183,11 +184,11 @@ def _header(classifier: Any, frames: int, bodies: int, opset: int) -> dict[str, 
     """The skelrobust header an ONNX file carries (JSON-safe)."""
     from skelrobust import __version__
 
-    config = getattr(classifier.model, "config", None)
-    if classifier.external is not None:
-        config = {"name": "external", "external": dict(classifier.external)}
-    config = json.loads(json.dumps(config or {"name": type(classifier.model).__name__},
-                                   default=_json))
+    try:  # what a classifier file records of its model
+        config = classifier.header()["model"]
+    except CheckpointError:  # a model with no config to rebuild it from: its class name
+        config = {"name": type(classifier.model).__name__}
+    config = json.loads(json.dumps(config, default=_json))
     info = classifier.info or {}
     data = info.get("data") or ({"name": info["train_data"]["name"]}
                                 if (info.get("train_data") or {}).get("name") else None)
@@ -202,11 +203,11 @@ def _header(classifier: Any, frames: int, bodies: int, opset: int) -> dict[str, 
 
 
 def _json(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray | tuple):
-        return list(np.asarray(obj).tolist()) if isinstance(obj, np.ndarray) else list(obj)
-    return repr(obj)
+    """The classifier header's JSON conversion; anything else as its ``repr``."""
+    try:
+        return classifier_json(obj)
+    except TypeError:
+        return repr(obj)
 
 
 @contextlib.contextmanager

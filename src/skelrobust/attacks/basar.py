@@ -262,7 +262,7 @@ class BASAR(LabelOnlyAttack):
     def _round(self, s: _State, proj: ManifoldProjection, x: torch.Tensor, y: torch.Tensor,
                target: torch.Tensor | None) -> bool:
         """One round: each live sample takes its next action; ``False`` once all are done."""
-        left = self.victim.remaining() // self.victim.cost
+        left = self.victim.answers_left()
         s.phase[(left < 1) | ((s.phase == EXPLORE) & ((left < self.explore_trials)
                                                        | (s.fails >= self.patience)))] = DONE
         parts = []

@@ -56,6 +56,7 @@ from torch import nn
 from skelrobust.attacks.label_only import LabelOnlyAttack
 from skelrobust.attacks.oracle import QueryOracle
 from skelrobust.attacks.registry import register_attack
+from skelrobust.attacks.white_box import sample_view, unit
 from skelrobust.errors import ConfigError
 
 __all__ = ["HopSkipJump"]
@@ -65,14 +66,10 @@ PROBE_ELEMENTS = 1 << 21  # coordinates of random directions one sample draws at
 CALL_ELEMENTS = 1 << 24  # coordinates of probes sent to the victim in one call
 
 
-def _view(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return v.view(-1, *([1] * (like.dim() - 1)))
-
-
 def _blend(x: torch.Tensor, far: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """``(1 − α)·x + α·far`` per sample, in float64, rounded once (``α = 1`` gives ``far``)."""
     x64 = x.double()
-    return (x64 + _view(alpha.to(x.device), x) * (far.double() - x64)).to(x.dtype)
+    return (x64 + sample_view(alpha.to(x.device), x) * (far.double() - x64)).to(x.dtype)
 
 
 @register_attack("hsja", "hopskipjump")
@@ -157,7 +154,7 @@ class HopSkipJump(LabelOnlyAttack):
             gens = self.generators(x, salt=_PROBE_SALT)
             live = ok.clone()
             while True:
-                left = self.victim.remaining() // self.victim.cost
+                left = self.victim.answers_left()
                 live &= left >= reserve + 1
                 if self.max_iterations is not None:
                     live &= t <= self.max_iterations
@@ -260,21 +257,21 @@ class HopSkipJump(LabelOnlyAttack):
                 local = torch.repeat_interleave(part, counts)
                 ld, src = local.to(dev), rows[local]
                 u = u.to(dev, cur.dtype) * mask[src.to(dev)]
-                u = u / _view(torch.linalg.vector_norm(u.flatten(1), dim=1).clamp_min(1e-30), u)
-                probes = cur[src.to(dev)] + _view(delta[local].to(dev, cur.dtype), u) * u
+                u = unit(u, eps=1e-30)
+                probes = cur[src.to(dev)] + sample_view(delta[local].to(dev, cur.dtype), u) * u
                 f = self.adversarial(probes, src, y, target).cpu().double() * 2 - 1
                 u64 = u.double()
-                s_fu.index_add_(0, ld, _view(f.to(dev), u64) * u64)
+                s_fu.index_add_(0, ld, sample_view(f.to(dev), u64) * u64)
                 s_u.index_add_(0, ld, u64)
                 s_f.index_add_(0, local, f)
             drawn += todo
         count = evals.double()
         mean_f = s_f / count
-        grad = s_fu - _view(mean_f.to(dev), s_u) * s_u  # Σ (φ_b − φ̄)·u_b
+        grad = s_fu - sample_view(mean_f.to(dev), s_u) * s_u  # Σ (φ_b − φ̄)·u_b
         same = mean_f.abs() == 1  # every probe agreed: ±mean direction (the paper's rule)
-        grad = torch.where(_view(same.to(dev), s_u), _view(mean_f.to(dev), s_u) * s_u, grad)
-        size = torch.linalg.vector_norm(grad.flatten(1), dim=1)
-        return grad / _view(size.clamp_min(1e-300), grad)
+        grad = torch.where(sample_view(same.to(dev), s_u),
+                           sample_view(mean_f.to(dev), s_u) * s_u, grad)
+        return unit(grad, eps=1e-300)
 
     def _step(self, cur: torch.Tensor, dist: torch.Tensor, rows: torch.Tensor, v: torch.Tensor,
               t: torch.Tensor, tol: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None
@@ -291,7 +288,7 @@ class HopSkipJump(LabelOnlyAttack):
             if len(idx) == 0:
                 break
             i = idx.to(dev)
-            cand = (base[i] + _view(xi[idx].to(dev), v) * v[i]).to(cur.dtype)
+            cand = (base[i] + sample_view(xi[idx].to(dev), v) * v[i]).to(cur.dtype)
             hit = self.adversarial(cand, rows[idx], y, target).cpu()
             out[i[hit.to(dev)]] = cand[hit.to(dev)]
             pending[idx[hit]] = False

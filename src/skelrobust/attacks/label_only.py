@@ -35,7 +35,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from skelrobust.attacks.base import Attack
-from skelrobust.attacks.oracle import QueryOracle
+from skelrobust.attacks.oracle import QueryOracle, check_budget
 from skelrobust.errors import ConfigError, ShapeError, VictimError
 from skelrobust.progress import progress_bar
 
@@ -72,10 +72,7 @@ class LabelOnlyAttack(Attack):
         if self.goal == "sa" and self.target_mode == "least_likely":
             raise ConfigError(f"{self.name} sees labels only: target_mode 'least_likely' needs "
                               "the victim's scores; use 'given' or 'random'")
-        if isinstance(max_queries, bool) or not isinstance(max_queries, int | np.integer) \
-                or max_queries < 1:
-            raise ConfigError(f"{self.name}: max_queries must be a positive number of queries, "
-                              f"got {max_queries!r}")
+        check_budget(max_queries, f"{self.name}: max_queries")
         if init_tries < 1:
             raise ConfigError(f"{self.name}: init_tries must be >= 1, got {init_tries}")
         self.max_queries, self.init_tries = int(max_queries), int(init_tries)
@@ -102,13 +99,11 @@ class LabelOnlyAttack(Attack):
         rows = torch.as_tensor(rows, device=y.device)
         self._last_label[rows.cpu()] = label.cpu()
         self.last_labels = label.cpu()  # this call's answers, one per motion
-        if self.goal == "sa":
-            return label == target[rows]
-        return label != y[rows]
+        return self.goal_reached(label, y[rows], None if target is None else target[rows])
 
     def affordable(self, cost: int = 1) -> torch.Tensor:
         """``(N,)`` bool: samples that can still pay ``cost`` queries."""
-        return self.victim.remaining() >= cost * self.victim.cost
+        return self.victim.affords(cost)
 
     # ------------------------------------------------------------------ best so far
     def _reset_state(self, x: torch.Tensor) -> None:
@@ -203,8 +198,7 @@ class LabelOnlyAttack(Attack):
                                  target: torch.Tensor | None) -> torch.Tensor:
         """``(N,)`` bool: samples whose clean motion already reaches the goal (by the clean
         evaluation), recorded as their own best with no query; attacks leave them alone."""
-        clean = self.clean_labels.to(y.device)
-        hit = (clean == target) if self.goal == "sa" else (clean != y)
+        hit = self.goal_reached(self.clean_labels.to(y.device), y, target)
         rows = hit.cpu().nonzero()[:, 0]
         if len(rows):
             r = rows.to(x.device)

@@ -58,6 +58,8 @@ from typing import Any, TypeVar
 import torch
 
 from skelrobust.attacks.joint_limits import angle_validity
+from skelrobust.attacks.losses import difference_matrix
+from skelrobust.attacks.projection import safe_unit, tree_levels
 from skelrobust.skeleton import Skeleton
 
 __all__ = ["ManifoldProjection", "acceleration"]
@@ -71,22 +73,13 @@ def acceleration(x: torch.Tensor) -> torch.Tensor:
     return x[:, :, 2:] - 2 * x[:, :, 1:-1] + x[:, :, :-2]
 
 
-def _unit(v: torch.Tensor) -> torch.Tensor:
-    """``v/‖v‖`` over the xyz axis (dim 1), finite with a finite gradient at ``v = 0``."""
-    return v / ((v * v).sum(1, keepdim=True) + _EPS ** 2).sqrt()
-
-
 @lru_cache(maxsize=32)
 def _tree(skeleton: Skeleton) -> tuple[tuple[tuple[int, ...], tuple[int, ...],
                                              tuple[int, ...]], ...]:
     """Per depth 1, 2, …: ``(joints, their parents, their bones)`` (bone = index in ``bones``)."""
     bone_of = {int(c): k for k, (c, _) in enumerate(skeleton.bones)}
-    out = []
-    for d in range(1, int(skeleton.depths.max()) + 1):
-        joints = tuple(int(j) for j in range(skeleton.num_joints) if skeleton.depths[j] == d)
-        out.append((joints, tuple(skeleton.parents[j] for j in joints),
-                    tuple(bone_of[j] for j in joints)))
-    return tuple(out)
+    return tuple((joints, parents, tuple(bone_of[j] for j in joints))
+                 for joints, parents in tree_levels(skeleton))
 
 
 def _blame(skeleton: Skeleton) -> torch.Tensor:
@@ -174,7 +167,7 @@ class ManifoldProjection:
         b = skeleton.bones
         bones = self.x[:, :, :, b[:, 0]] - self.x[:, :, :, b[:, 1]]  # (N, 3, T, B, M)
         self.length = torch.linalg.vector_norm(bones, dim=1, keepdim=True)
-        self.u_clean = _unit(bones)
+        self.u_clean = safe_unit(bones, 1)[0]
         self.valid = angle_validity(self.x, skeleton, self.mask)  # (N, T, A, M)
         self.blame = _blame(skeleton).to(x.device, x.dtype)
         self.bone_levels = [(torch.tensor(b, device=x.device), torch.tensor(p, device=x.device))
@@ -195,9 +188,7 @@ class ManifoldProjection:
         self.smoother = None  # S = (I + w·D₂ᵀM₃D₂)⁻¹ per sample and body: (N, M, T, T)
         if self.accel is not None and self.accel_weight > 0:
             t = x.shape[2]
-            d2 = torch.zeros(t - 2, t, dtype=torch.float64, device=x.device)
-            i = torch.arange(t - 2, device=x.device)
-            d2[i, i], d2[i, i + 1], d2[i, i + 2] = 1.0, -2.0, 1.0
+            d2 = difference_matrix(t, 2, device=x.device)
             m3 = self.accel_mask[:, 0, :, 0, :].transpose(1, 2).double()  # (N, M, T-2)
             a = torch.eye(t, dtype=torch.float64, device=x.device) + self.accel_weight * (
                 d2.T * m3[..., None, :]) @ d2
@@ -209,7 +200,7 @@ class ManifoldProjection:
         b = self.skeleton.bones
         v = y[:, :, :, b[:, 0]] - y[:, :, :, b[:, 1]]
         flat = (v * v).sum(1, keepdim=True) <= _EPS
-        return torch.where(flat, self.u_clean[rows], _unit(v))
+        return torch.where(flat, self.u_clean[rows], safe_unit(v, 1)[0])
 
     def fk(self, y: torch.Tensor, rows: torch.Tensor, u: torch.Tensor | None = None
            ) -> torch.Tensor:
@@ -315,7 +306,7 @@ class ManifoldProjection:
                 turned = _rotate(u_ref[:, :, :, pb], u[:, :, :, pb], ref)
                 ref = torch.where(up.view(1, 1, 1, -1, 1), turned, ref)
             sb = s[:, :, :, bones]
-            u[:, :, :, bones] = _unit((1 - sb) * ref + sb * u_y[:, :, :, bones])
+            u[:, :, :, bones] = safe_unit((1 - sb) * ref + sb * u_y[:, :, :, bones], 1)[0]
         return u
 
     @_timed

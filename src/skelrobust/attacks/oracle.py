@@ -64,12 +64,25 @@ def _rows(rows: torch.Tensor | None, count: int, n: int) -> torch.Tensor:
     return rows
 
 
-def _check_budget(budget: Any) -> None:
-    """A budget is ``None`` or a positive integer number of queries (not a bool)."""
+def check_budget(budget: Any, what: str = "oracle: budget") -> None:
+    """A budget is ``None`` or a positive integer number of queries (not a bool).
+
+    ``what`` names the argument in the error (``"basar: max_queries"``).
+    """
     if budget is not None and (isinstance(budget, bool) or not isinstance(
             budget, int | np.integer) or budget < 1):
-        raise ConfigError(f"oracle: budget must be a positive number of queries, got "
-                          f"{budget!r}")
+        raise ConfigError(f"{what} must be a positive number of queries, got {budget!r}")
+
+
+def _module_fields(classifier: nn.Module) -> dict[str, Any]:
+    """What an oracle over a classifier module takes from it (layout, classes, name)."""
+    num_classes = getattr(classifier, "num_classes", None)
+    if num_classes is None:
+        raise ConfigError("oracle: the classifier has no num_classes")
+    return {"num_classes": num_classes, "skeleton": getattr(classifier, "skeleton", None),
+            "class_names": getattr(classifier, "class_names", None),
+            "stochastic": bool(getattr(classifier, "stochastic", False)),
+            "name": type(classifier).__name__}
 
 
 class QueryOracle:
@@ -98,7 +111,7 @@ class QueryOracle:
                               f"{access!r}")
         if not isinstance(num_classes, int | np.integer) or num_classes < 2:
             raise ConfigError(f"oracle: num_classes must be an integer >= 2, got {num_classes!r}")
-        _check_budget(budget)
+        check_budget(budget)
         if batch_size is not None and batch_size < 1:
             raise ConfigError(f"oracle: batch_size must be >= 1, got {batch_size}")
         self.access, self.answers, self.name = access, answers, name
@@ -125,20 +138,15 @@ class QueryOracle:
     def from_classifier(cls, classifier: nn.Module, access: str = "label",
                         budget: int | None = None, batch_size: int | None = None) -> QueryOracle:
         """Oracle over a classifier (any module mapping motion to logits), run in eval mode."""
-        num_classes = getattr(classifier, "num_classes", None)
-        if num_classes is None:
-            raise ConfigError("oracle: the classifier has no num_classes")
+        fields = _module_fields(classifier)
         run = _eval_forward(classifier)
 
         def predict(x: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
                 return run(x)
 
-        return cls(predict, num_classes=num_classes, skeleton=getattr(classifier, "skeleton", None),
-                   class_names=getattr(classifier, "class_names", None), access=access,
-                   budget=budget, answers="logits",
-                   stochastic=bool(getattr(classifier, "stochastic", False)),
-                   batch_size=batch_size, name=type(classifier).__name__)
+        return cls(predict, access=access, budget=budget, answers="logits",
+                   batch_size=batch_size, **fields)
 
     @classmethod
     def from_callable(cls, fn: Callable[[np.ndarray], Any], *, num_classes: int,
@@ -184,7 +192,7 @@ class QueryOracle:
     # ------------------------------------------------------------------ counting
     def reset(self, n: int, budget: int | None = None) -> None:
         """Start counting for a batch of ``n`` samples; ``budget`` lowers the oracle's own."""
-        _check_budget(budget)
+        check_budget(budget)
         limits = [b for b in (self.budget, budget) if b is not None]
         self._limit = min(limits) if limits else UNBOUNDED
         self.victim_seconds = 0.0  # wall time inside the victim for the attack's own queries
@@ -211,9 +219,17 @@ class QueryOracle:
         return (self._limit - self._counts).clamp_min(0) if self._limit != UNBOUNDED else \
             torch.full_like(self._counts, UNBOUNDED)
 
+    def answers_left(self) -> torch.Tensor:
+        """Answers each sample can still pay for (EOT: a query per draw): ``(N,)`` long."""
+        return self.remaining() // self.cost
+
+    def affords(self, answers: int = 1) -> torch.Tensor:
+        """``(N,)`` bool: samples that can still pay for ``answers`` more answers."""
+        return self.answers_left() >= answers
+
     def exhausted(self) -> torch.Tensor:
         """``(N,)`` bool: samples that cannot afford another query."""
-        return self.remaining() < self.cost
+        return ~self.affords(1)
 
     @contextlib.contextmanager
     def bookkeeping(self) -> Iterator[None]:
@@ -325,17 +341,11 @@ class GradientOracle(QueryOracle):
 
     def __init__(self, classifier: nn.Module, budget: int | None = None,
                  batch_size: int | None = None) -> None:
-        num_classes = getattr(classifier, "num_classes", None)
-        if num_classes is None:
-            raise ConfigError("oracle: the classifier has no num_classes")
+        fields = _module_fields(classifier)
         self.module = classifier
         self._run = _eval_forward(classifier)
-        super().__init__(self._run, num_classes=num_classes,
-                         skeleton=getattr(classifier, "skeleton", None),
-                         class_names=getattr(classifier, "class_names", None), access="scores",
-                         budget=budget, answers="logits",
-                         stochastic=bool(getattr(classifier, "stochastic", False)),
-                         batch_size=batch_size, name=type(classifier).__name__)
+        super().__init__(self._run, access="scores", budget=budget, answers="logits",
+                         batch_size=batch_size, **fields)
         self.access = "gradient"
 
     def describe(self) -> dict[str, Any]:

@@ -45,7 +45,7 @@ REALIGN_NORMS = ("joint", "linf")  # per-joint balls: the kinematic walk bounds 
 
 
 @lru_cache(maxsize=64)
-def _levels(skeleton: Skeleton) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+def tree_levels(skeleton: Skeleton) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
     """``((joints, parents), ...)`` per depth 1, 2, … (each a tuple of joint indices)."""
     depth = skeleton.depths
     out = []
@@ -69,12 +69,12 @@ def _mask5(mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
 def descendant_mask(mask: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
     """Propagate a joint mask ``(..., V, M)`` down the tree (a joint or any of its ancestors)."""
     out = mask.clone()
-    for joints, parents in _levels(skeleton):
+    for joints, parents in tree_levels(skeleton):
         out[..., list(joints), :] |= out[..., list(parents), :]
     return out
 
 
-def _unit(v: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+def safe_unit(v: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``v/‖v‖`` and ``‖v‖`` with a finite gradient at ``v = 0`` (padding frames)."""
     norm = ((v * v).sum(dim, keepdim=True) + _EPS ** 2).sqrt()
     return v / norm, norm
@@ -107,13 +107,13 @@ class _Chain:
         self.moving = descendant_mask(chosen.permute(1, 2, 3, 0, 4), skeleton).permute(
             3, 0, 1, 2, 4)
         child, parent = list(skeleton.bones[:, 0]), list(skeleton.bones[:, 1])
-        u_c, length = _unit(q[child] - q[parent], dim=2)
-        u_a, norm_a = _unit(qa[child] - qa[parent], dim=2)
+        u_c, length = safe_unit(q[child] - q[parent], dim=2)
+        u_a, norm_a = safe_unit(qa[child] - qa[parent], dim=2)
         # directions of un-chosen joints (and of degenerate perturbed bones) stay clean
         u_a = torch.where(~chosen[child] | (norm_a <= _EPS), u_c, u_a)
         # great-circle rotation u(φ) = cos φ·u_c + sin φ·w, w ⟂ u_c, from u_c towards u_a
         cos = (u_a * u_c).sum(2, keepdim=True).clamp(-1.0, 1.0)
-        w, w_norm = _unit(u_a - cos * u_c, dim=2)
+        w, w_norm = safe_unit(u_a - cos * u_c, dim=2)
         theta = torch.where(w_norm > 1e-9, torch.atan2(w_norm, cos), torch.zeros_like(cos))
         clipped = torch.zeros_like(theta, dtype=torch.bool)
         if max_angle_deg is not None:
@@ -148,7 +148,7 @@ class _Chain:
                  else project_budget(self.root_delta, budget, norm))  # (N, C, T, M): xyz dim 1
         out[r] = torch.where(moving[r], q[r] + shift, q[r])
         found = []
-        for k, (joints, parents) in enumerate(_levels(self.skeleton)):
+        for k, (joints, parents) in enumerate(tree_levels(self.skeleton)):
             j = list(joints)
             base = out[list(parents)]
             if budget is None:

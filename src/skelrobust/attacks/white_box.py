@@ -33,13 +33,14 @@ from skelrobust.attacks.oracle import GradientOracle
 from skelrobust.errors import ConfigError
 
 __all__ = ["LOSSES", "GradientAttack", "joint_unit", "per_sample_norm", "project_exact",
-           "project_joint_exact", "project_linf_exact", "steepest", "unit"]
+           "project_joint_exact", "project_linf_exact", "sample_view", "steepest", "unit"]
 
 LOSSES = ("ce", "margin")
 _NUDGES = 4  # one-ulp moves towards x after the float64 projection; one suffices in practice
 
 
-def _view(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+def sample_view(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Per-sample values ``(N,)`` shaped to broadcast against ``like`` ``(N, ...)``."""
     return v.view(-1, *([1] * (like.dim() - 1)))
 
 
@@ -50,7 +51,7 @@ def per_sample_norm(x: torch.Tensor, p: float = 2.0) -> torch.Tensor:
 
 def unit(x: torch.Tensor, p: float = 2.0, eps: float = 1e-20) -> torch.Tensor:
     """``x_i / ‖x_i‖_p`` per sample (zero stays zero)."""
-    return x / _view(per_sample_norm(x, p).clamp_min(eps), x)
+    return x / sample_view(per_sample_norm(x, p).clamp_min(eps), x)
 
 
 def joint_unit(x: torch.Tensor, eps: float = 1e-20) -> torch.Tensor:

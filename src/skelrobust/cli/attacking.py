@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,6 +17,7 @@ from skelrobust.cli.commands import (
     _checkpoint_record,
     _classifier,
     _data_record,
+    _load_data,
     _table,
     options,
 )
@@ -62,7 +63,6 @@ class _Victim:
     classifier: Any = None  # the Classifier (None for an ONNX file)
     onnx: Any = None  # the OnnxModel (None for a classifier)
     data: Any = None  # data already loaded to learn the layout of an ONNX file without metadata
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def class_names(self) -> list[str]:
@@ -130,19 +130,14 @@ def _victim(args: argparse.Namespace) -> _Victim:
 
 
 def _victim_data(args: argparse.Namespace, victim: _Victim, split: str | None) -> Any:
-    """A split of the victim's data, loaded as it was trained (``split`` None: the test split)."""
+    """A split of the victim's data, loaded as it was trained (``split`` None: ``--split``,
+    else the test split)."""
     if victim.data is not None and split in (None, args.split):
         return victim.data
-    data = _load_data_split(args, victim.recipe, split)
+    data = _load_data(args, victim.recipe, split)
     if victim.onnx is not None:
         victim.onnx.check_input(data.x.shape)  # ShapeError naming the file and both shapes
     return data
-
-
-def _load_data_split(args: argparse.Namespace, recipe: Any, split: str | None) -> Any:
-    from skelrobust.config import load_for_classifier
-
-    return load_for_classifier(recipe, args.data, split, args.root, options(args.option))
 
 
 def _pool_split(args: argparse.Namespace, victim: _Victim, data: Any) -> str | None:

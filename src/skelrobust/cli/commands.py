@@ -234,10 +234,13 @@ def _data_record(data: Any, root: str | None) -> dict[str, Any]:
             "root": root, "clips": len(data), "fingerprint": data.fingerprint()}
 
 
-def _load_data(args: argparse.Namespace, clf: Any) -> Any:
+def _load_data(args: argparse.Namespace, clf: Any, split: str | None = None) -> Any:
+    """The data ``clf`` was trained on, as it was prepared: ``split`` (default ``--split``;
+    neither: its test split). ``clf`` may be anything with its header's fields."""
     from skelrobust.config import load_for_classifier
 
-    return load_for_classifier(clf, args.data, args.split, args.root, options(args.option))
+    return load_for_classifier(clf, args.data, split if split is not None else args.split,
+                               args.root, options(args.option))
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
