@@ -136,17 +136,50 @@ class Classifier(nn.Module):
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def forward(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Logits of motion ``x`` (a tensor or numpy array of any float or integer dtype;
-        computed in the classifier's dtype, gradients kept)."""
+    def _model_input(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """``x`` as a tensor in the classifier's dtype and device, checked when
+        :attr:`validate`, and normalised: ``(x - mean) / std`` (gradients kept)."""
         if not isinstance(x, torch.Tensor):
             x = torch.as_tensor(np.asarray(x))
         if x.dtype != self.mean.dtype or x.device != self.mean.device:
             x = x.to(device=self.mean.device, dtype=self.mean.dtype)
         if self.validate:
             check_motion(x, "x", self.skeleton)
-        logits = self.model((x - self.mean) / self.std)
+        return (x - self.mean) / self.std
+
+    def forward(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Logits of motion ``x`` (a tensor or numpy array of any float or integer dtype;
+        computed in the classifier's dtype, gradients kept)."""
+        logits = self.model(self._model_input(x))
         return logits
+
+    def _feature_model(self) -> nn.Module:
+        """The model, if it exposes ``forward_features``/``forward_head``; else ConfigError."""
+        if all(hasattr(self.model, a) for a in ("forward_features", "forward_head")):
+            return self.model
+        what = (self.external or {}).get("class") or type(self.model).__name__
+        raise ConfigError(f"the classifier's model ({what}) exposes no forward_features/"
+                          "forward_head, which defenses that read features before the last "
+                          "layer need; its logits are still available (call the classifier)")
+
+    def forward_features(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Pre-logits features ``(N, num_features)`` of motion ``x`` (input handled as in
+        :meth:`forward`); ``forward_head(forward_features(x))`` gives the logits."""
+        model = self._feature_model()
+        return model.forward_features(self._model_input(x))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, num_classes)`` of features from :meth:`forward_features`."""
+        return self._feature_model().forward_head(features)
+
+    @property
+    def num_features(self) -> int:
+        """Width of :meth:`forward_features`' output (the model's ``num_features``)."""
+        width = getattr(self._feature_model(), "num_features", None)
+        if width is None:
+            raise ConfigError(f"the classifier's model ({type(self.model).__name__}) has "
+                              "forward_features but no num_features attribute")
+        return int(width)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
@@ -220,41 +253,59 @@ class Classifier(nn.Module):
                                   f"supported formats: {_formats()}")
         try:
             header = json.loads(meta["skelrobust"])
+        except json.JSONDecodeError as err:
+            raise CheckpointError(f"{file}: malformed skelrobust header ({err!r})") from None
+        if isinstance(header, dict) and "defense" in header:
+            from skelrobust.defenses.base import load_defended
+
+            return load_defended(header, tensors, file, module=module).eval()
+        clf = cls.from_header(header, file, module)
+        clf.load_weights(tensors, file, module is not None)
+        return clf.eval()
+
+    @classmethod
+    def from_header(cls, header: dict[str, Any], file: str | os.PathLike[str] = "<header>",
+                    module: nn.Module | None = None) -> Classifier:
+        """A classifier with fresh weights built from a file's header (see :meth:`load`)."""
+        try:
             config = header["model"]
             external = config.get("external")
             if module is not None:
                 layout = external["input_layout"] if external else "nctvm"
-                clf = cls.from_module(module, header["layout"], header["class_names"], layout,
-                                      preprocess=header.get("preprocess"),
-                                      info=header.get("info"))
-            elif external is not None:
+                return cls.from_module(module, header["layout"], header["class_names"], layout,
+                                       preprocess=header.get("preprocess"),
+                                       info=header.get("info"))
+            if external is not None:
                 raise CheckpointError(
                     f"{file}: holds the weights of a user module ({external.get('class')}, "
                     f"input layout {external.get('input_layout')!r}) saved with "
                     "Classifier.from_module(); its architecture is not in the file: pass a "
                     "fresh instance, Classifier.load(path, module=...)")
-            else:
-                model = create_model(config["name"], skeleton=config["skeleton"],
-                                     num_classes=config["num_classes"], size=config["size"],
-                                     in_channels=config["in_channels"],
-                                     num_bodies=config["num_bodies"],
-                                     **config.get("kwargs", {}))
-                clf = cls(model, header["layout"], header["class_names"],
-                          preprocess=header.get("preprocess"), info=header.get("info"))
-        except (KeyError, TypeError, json.JSONDecodeError) as err:
+            model = create_model(config["name"], skeleton=config["skeleton"],
+                                 num_classes=config["num_classes"], size=config["size"],
+                                 in_channels=config["in_channels"],
+                                 num_bodies=config["num_bodies"], **config.get("kwargs", {}))
+            return cls(model, header["layout"], header["class_names"],
+                       preprocess=header.get("preprocess"), info=header.get("info"))
+        except (KeyError, TypeError, AttributeError) as err:
             raise CheckpointError(f"{file}: malformed skelrobust header ({err!r})") from None
         except CheckpointError:
             raise
         except SkelRobustError as err:
             raise CheckpointError(f"{file}: cannot rebuild its model: {err}") from None
+
+    def load_weights(self, tensors: dict[str, torch.Tensor], file: str | os.PathLike[str],
+                     user_module: bool = False) -> None:
+        """Fill the classifier with ``tensors`` (strict); a :class:`CheckpointError` on mismatch."""
         try:
-            clf.load_state_dict(tensors, strict=True)
+            self.load_state_dict(tensors, strict=True)
         except RuntimeError as err:
             first = str(err).strip().splitlines()
-            what = (clf.external or {}).get("class") if module is not None else config["name"]
+            what = ((self.external or {}).get("class") if user_module
+                    else (getattr(self.model, "config", None) or {}).get("name",
+                                                                       type(self).__name__))
             raise CheckpointError(f"{file}: weights do not match model {what!r} "
                                   f"({first[0] if first else err})") from None
-        return clf.eval()
 
 
 def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:

@@ -164,6 +164,12 @@ class AGCN(nn.Module):
     :attr:`bone` hold the two single-stream networks; the output is the sum of
     their logits). ``temporal_kernel`` (9) and ``embed_factor`` (``C_e = C_out /
     embed_factor``, 4) as published.
+
+    Features (:meth:`forward_features`): a single stream's last-unit maps pooled
+    over time, joints and bodies. Two-stream: the joint stream's features then the
+    bone stream's, concatenated, and :meth:`forward_head` applies each stream's
+    ``fc`` to its block and sums the logits, so ``forward`` is exactly
+    ``forward_head(forward_features(x))``.
     """
 
     def __init__(self, skeleton: Skeleton, num_classes: int, size: str = "small",
@@ -188,6 +194,7 @@ class AGCN(nn.Module):
                       temporal_kernel=temporal_kernel, embed_factor=embed_factor)
             self.joint = AGCN(stream="joint", **kw)
             self.bone = AGCN(stream="bone", **kw)
+            self.num_features = self.joint.num_features + self.bone.num_features
             return
         v = skeleton.num_joints
         a = torch.from_numpy(inward_outward_partition(skeleton))
@@ -201,17 +208,33 @@ class AGCN(nn.Module):
                                   embed_factor=embed_factor))
             c_in = c_out
         self.units = nn.ModuleList(units)
+        self.num_features = c_in
         self.fc = nn.Linear(c_in, num_classes)
         init_classifier(self.fc)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled last-unit maps ``(N, num_features)`` (two-stream: joint ‖ bone)."""
         check_motion(x, "agcn", self.skeleton, self.in_channels, self.num_bodies)
         if self.stream == "two":
-            return self.joint(x) + self.bone(x)
+            return torch.cat([self.joint.forward_features(x), self.bone.forward_features(x)],
+                             dim=1)
         if self.stream == "bone":
             x = bone_stream(x, self.skeleton)
         n = x.shape[0]
         x = fold_bodies(x, self.data_bn, per_body=False)  # (N·M, C, T, V)
         for unit in self.units:
             x = unit(x, self.A)
-        return self.fc(pool_bodies(x, n))
+        return pool_bodies(x, n)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """``fc(features)``; two-stream: ``joint.fc(f_joint) + bone.fc(f_bone)``."""
+        if self.stream == "two":
+            f_joint, f_bone = features.split([self.joint.num_features,
+                                              self.bone.num_features], dim=1)
+            # contiguous blocks: the same memory layout, so the same bits, as each stream alone
+            return (self.joint.forward_head(f_joint.contiguous())
+                    + self.bone.forward_head(f_bone.contiguous()))
+        return self.fc(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))

@@ -326,7 +326,8 @@ class ASGCN(nn.Module):
     ``link_sampling`` (``"gumbel"``: hard samples in training, probabilities in
     eval; ``"soft"``: probabilities always), ``prediction_head`` with
     ``future_frames`` (see :meth:`predict_future`). ``dropout`` defaults to 0
-    (published: 0.5, like ST-GCN here).
+    (published: 0.5, like ST-GCN here). :meth:`forward_features` are the pooled
+    backbone maps and :meth:`forward_head` is ``fc`` (the prediction head is apart).
     """
 
     def __init__(self, skeleton: Skeleton, num_classes: int, size: str = "small",
@@ -385,7 +386,7 @@ class ASGCN(nn.Module):
             return nn.ModuleList(out)
 
         self.blocks = blocks(plan.blocks, in_channels, True)
-        c_feat = plan.blocks[-1][0]
+        self.num_features = c_feat = plan.blocks[-1][0]
         self.fc = nn.Linear(c_feat, num_classes)
         self.head: nn.ModuleList | None = None
         self.head_out: AGC | None = None
@@ -440,9 +441,16 @@ class ASGCN(nn.Module):
             h = block(h, self.A, a_act)
         return h, raw, a_act
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone maps pooled over time, joints and bodies: ``(N, num_features)``."""
+        return pool_bodies(self._backbone(x)[0], x.shape[0])
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """The linear classifier ``fc``: features ``(N, num_features)`` → logits."""
+        return self.fc(features)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, _, _ = self._backbone(x)
-        return self.fc(pool_bodies(h, x.shape[0]))
+        return self.forward_head(self.forward_features(x))
 
     def classify_and_predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and the next ``future_frames`` poses ``(N, C, future_frames, V, M)`` at once.
@@ -455,7 +463,7 @@ class ASGCN(nn.Module):
             raise ConfigError("asgcn: built without prediction_head=True")
         h, raw, a_act = self._backbone(x)
         n, c, _, v, m = x.shape
-        logits = self.fc(pool_bodies(h, n))
+        logits = self.forward_head(pool_bodies(h, n))
         for block in self.head:
             h = block(h, self.A, a_act)
         last = raw[:, :, -1:]

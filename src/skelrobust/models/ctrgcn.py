@@ -214,14 +214,23 @@ class CTRGCN(nn.Module):
             units.append(CTRGCNUnit(c_in, c_out, a, rel, stride=stride, residual=i > 0))
             c_in = c_out
         self.units = nn.ModuleList(units)
+        self.num_features = c_in
         self.drop_out = nn.Dropout(dropout)
         self.fc = nn.Linear(c_in, num_classes)
         init_classifier(self.fc)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Last unit's maps pooled over time, joints and bodies: ``(N, num_features)``."""
         check_motion(x, "ctrgcn", self.skeleton, self.in_channels, self.num_bodies)
         n = x.shape[0]
         x = fold_bodies(x, self.data_bn, per_body=False)  # (N·M, C, T, V)
         for unit in self.units:
             x = unit(x)
-        return self.fc(self.drop_out(pool_bodies(x, n)))
+        return pool_bodies(x, n)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """``fc(Dropout(features))``: features ``(N, num_features)`` → logits."""
+        return self.fc(self.drop_out(features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))

@@ -179,16 +179,21 @@ class DGNNStream(nn.Module):
                                  residual=i > 0, adaptive=adaptive))
             c_in = c_out
         self.units = nn.ModuleList(units)
+        self.num_features = 2 * c_in
         self.fc = nn.Linear(2 * c_in, num_classes)
         init_classifier(self.fc)
 
-    def forward(self, joints: torch.Tensor, bones: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, joints: torch.Tensor, bones: torch.Tensor) -> torch.Tensor:
+        """Pooled vertex maps then pooled edge maps, ``(N, num_features)``."""
         n = joints.shape[0]
         v = fold_bodies(joints, self.data_bn_v, per_body=False)  # (N·M, C, T, V)
         e = fold_bodies(bones, self.data_bn_e, per_body=False)  # (N·M, C, T, B)
         for unit in self.units:
             v, e = unit(v, e)
-        return self.fc(torch.cat([pool_bodies(v, n), pool_bodies(e, n)], dim=1))
+        return torch.cat([pool_bodies(v, n), pool_bodies(e, n)], dim=1)
+
+    def forward(self, joints: torch.Tensor, bones: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.forward_features(joints, bones))
 
 
 @register_model("dgnn", description="DGNN, directed graph network on joints (vertices) and "
@@ -203,6 +208,11 @@ class DGNN(nn.Module):
     joint motion as for every model. ``motion=True`` adds the motion stream (attribute
     :attr:`motion`; logits summed with :attr:`spatial`). ``adaptive=False`` fixes the
     incidence matrices; ``temporal_kernel`` (9) as published.
+
+    Features (:meth:`forward_features`): the pooled vertex and edge maps of the
+    spatial stream, then (``motion=True``) those of the motion stream; :meth:`forward_head`
+    applies each stream's ``fc`` to its block and sums, so ``forward`` is exactly
+    ``forward_head(forward_features(x))``.
     """
 
     def __init__(self, skeleton: Skeleton, num_classes: int, size: str = "small",
@@ -225,6 +235,7 @@ class DGNN(nn.Module):
                   temporal_kernel=temporal_kernel, adaptive=adaptive)
         self.spatial = DGNNStream(**kw)
         self.motion = DGNNStream(**kw) if motion else None
+        self.num_features = self.spatial.num_features * (2 if motion else 1)
 
     def bones(self, x: torch.Tensor) -> torch.Tensor:
         """Bone vectors ``(N, C, T, B, M)``: edge ``j`` is ``x_child(j) − x_parent(j)``."""
@@ -236,10 +247,24 @@ class DGNN(nn.Module):
             if name.endswith((".source", ".target")):
                 p.requires_grad_(trainable)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled stream features ``(N, num_features)`` (spatial, then motion if any)."""
         check_motion(x, "dgnn", self.skeleton, self.in_channels, self.num_bodies)
         bones = self.bones(x)
-        out = self.spatial(x, bones)
-        if self.motion is not None:
-            out = out + self.motion(motion_stream(x), motion_stream(bones))
-        return out
+        feats = self.spatial.forward_features(x, bones)
+        if self.motion is None:
+            return feats
+        return torch.cat([feats, self.motion.forward_features(motion_stream(x),
+                                                              motion_stream(bones))], dim=1)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """``spatial.fc`` on its block, plus ``motion.fc`` on the motion block if any."""
+        if self.motion is None:
+            return self.spatial.fc(features)
+        f_spatial, f_motion = features.split([self.spatial.num_features,
+                                              self.motion.num_features], dim=1)
+        # contiguous blocks: the same memory layout, so the same bits, as each stream alone
+        return self.spatial.fc(f_spatial.contiguous()) + self.motion.fc(f_motion.contiguous())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))

@@ -159,6 +159,16 @@ class HRNN(nn.Module):
     clip length, so training is stable for long clips. ``cell`` ("rnn",
     "gru", "lstm") replaces the tanh units of bl1-bl3 (HBRNN-L: "rnn");
     ``dropout`` acts on the bl4 output before the readout (0 as published).
+
+    **Features.** The readout is per frame, so no pooled vector reproduces its
+    bits; :meth:`forward_features` is, for each body, the bl4 output averaged over
+    the valid frames ``h̄ = 1/L Σ_t h_t`` (``time_pool="sum"``: followed by ``L``
+    itself, as ``Σ_t O_t = L·(W·h̄ + b)``), the bodies' vectors concatenated:
+    ``num_features = num_bodies·2·h4`` (``+ num_bodies`` for ``"sum"``).
+    :meth:`forward_head` applies dropout and ``fc`` to each body's ``h̄`` (times
+    ``L`` for ``"sum"``) and averages over bodies. As ``fc`` is affine this equals
+    ``forward`` up to float rounding (about 1e-7 relative) in eval mode, where
+    dropout is off; ``forward`` itself is unchanged (per-frame readout).
     """
 
     def __init__(self, skeleton: Skeleton, num_classes: int, size: str = "small",
@@ -194,8 +204,13 @@ class HRNN(nn.Module):
         self.bl4 = nn.LSTM(4 * h3, h4, batch_first=True, bidirectional=True)
         self.drop = nn.Dropout(dropout)
         self.fc = nn.Linear(2 * h4, num_classes)
+        self.body_features = 2 * h4 + (1 if time_pool == "sum" else 0)
+        self.num_features = num_bodies * self.body_features
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _bl4(self, x: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor | PackedSequence, torch.Tensor | None]:
+        """bl4 outputs (the data of a packed sequence, or ``(N·M, T, 2·h4)``), the
+        sequence they belong to, and the valid lengths (``None``: nothing padded)."""
         check_motion(x, "hrnn", self.skeleton, self.in_channels)
         n, c, t, v, m = x.shape
         lengths = None
@@ -220,7 +235,37 @@ class HRNN(nn.Module):
         o2 = [run(rnn, z) for rnn, z in zip(self.bl2, fl1)]
         fl2 = (torch.cat(o2[:2], -1), torch.cat(o2[2:], -1))
         o3 = [run(rnn, z) for rnn, z in zip(self.bl3, fl2)]
-        out = self.fc(self.drop(run(self.bl4, torch.cat(o3, -1))))  # O_t per valid frame
+        return run(self.bl4, torch.cat(o3, -1)), seq, lengths
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Per body ``h̄`` (and ``L`` for ``time_pool="sum"``), concatenated: ``(N, M·F)``."""
+        h, seq, lengths = self._bl4(x)  # checks x
+        n, t = x.shape[0], x.shape[2]
+        if lengths is None:
+            count = torch.full((h.shape[0], 1), t, dtype=h.dtype, device=h.device)
+            mean = h.mean(dim=1)
+        else:
+            padded, _ = pad_packed_sequence(_with_data(seq, h), batch_first=True,
+                                            total_length=t)  # zeros after each clip
+            count = lengths.to(padded)[:, None]
+            mean = padded.sum(dim=1) / count
+        feats = torch.cat([mean, count], dim=1) if self.time_pool == "sum" else mean
+        return feats.reshape(n, -1)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """``fc(Dropout(h̄))`` per body (times ``L`` for ``"sum"``), averaged over bodies."""
+        n = features.shape[0]
+        f = features.reshape(-1, self.body_features)
+        if self.time_pool == "sum":
+            logits = self.fc(self.drop(f[:, :-1])) * f[:, -1:]
+        else:
+            logits = self.fc(self.drop(f))
+        return logits.view(n, -1, self.num_classes).mean(dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, seq, lengths = self._bl4(x)  # checks x
+        n, t, m = x.shape[0], x.shape[2], x.shape[4]
+        out = self.fc(self.drop(h))  # O_t per valid frame
         if lengths is None:
             logits = out.sum(dim=1)
             if self.time_pool == "mean":

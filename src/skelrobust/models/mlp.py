@@ -10,6 +10,16 @@ logits averaged over the non-padded frames and over bodies,
 ``z = 1/|T'| Σ_{t ∈ T'} 1/M Σ_m f(x_{t,m})`` with ``T'`` the frames that are
 not all zero. It cannot see temporal order: a reference point for how much a
 victim relies on dynamics.
+
+Features (:meth:`MLP.forward_features`): the last hidden layer (after its ReLU,
+before the final dropout) of each body, the ``M`` bodies' vectors concatenated,
+``num_features = num_bodies·hidden``; :meth:`MLP.forward_head` applies dropout and
+the last linear layer to each body's block and averages the logits over bodies.
+``temporal=True``: ``forward`` is exactly ``forward_head(forward_features(x))``.
+``temporal=False``: the features are the per-frame hidden vectors averaged with the
+frame weights above; as the last layer is affine and the weights sum to one,
+``forward_head(forward_features(x))`` equals ``forward(x)`` (which applies the last
+layer per frame) up to float rounding (~1e-7; in eval mode, where dropout is off).
 """
 
 from __future__ import annotations
@@ -67,23 +77,51 @@ class MLP(nn.Module):
         self.bins = bins
         per_frame = in_channels * self.num_joints
         features = per_frame * bins if temporal else per_frame
-        self.net = _mlp(features, hidden or WIDTHS[size], num_classes, dropout)
+        self.body_features = hidden or WIDTHS[size]
+        self.num_features = num_bodies * self.body_features
+        self.net = _mlp(features, self.body_features, num_classes, dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _check(self, x: torch.Tensor) -> None:
         if x.dim() != 5 or x.shape[1] != self.in_channels or x.shape[3] != self.num_joints:
             raise ShapeError(
                 f"mlp: expected motion (N, {self.in_channels}, T, {self.num_joints}, M) "
                 f"for layout {self.skeleton.name!r}, got shape {tuple(x.shape)}")
+
+    def _bins(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C, T, V, M)`` → ``(N·M, C·V, T)`` → pool T to bins → ``(N·M, C·V·bins)``."""
         n, c, t, v, m = x.shape
-        if self.temporal:
-            # (N, C, T, V, M) -> (N·M, C·V, T) -> pool T to bins -> (N·M, C·V·bins)
-            h = x.permute(0, 4, 1, 3, 2).reshape(n * m, c * v, t)
-            h = F.adaptive_avg_pool1d(h, self.bins).flatten(1)
-            return self.net(h).view(n, m, -1).mean(dim=1)
-        # Single frame: (N, T, M, C·V) -> per-frame logits (N, T, M, K).
+        h = x.permute(0, 4, 1, 3, 2).reshape(n * m, c * v, t)
+        return F.adaptive_avg_pool1d(h, self.bins).flatten(1)
+
+    def _frames(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Poses ``(N, T, M, C·V)`` and frame weights ``(N, T)`` (1/|T'| on valid frames)."""
+        n, c, t, v, m = x.shape
         poses = x.permute(0, 2, 4, 1, 3).reshape(n, t, m, c * v)
-        logits = self.net(poses).mean(dim=2)  # (N, T, K)
-        valid = (x != 0).flatten(start_dim=3).any(dim=-1).any(dim=1).to(logits.dtype)  # (N, T)
+        valid = (x != 0).flatten(start_dim=3).any(dim=-1).any(dim=1).to(x.dtype)  # (N, T)
         valid = torch.where(valid.sum(dim=1, keepdim=True) > 0, valid, torch.ones_like(valid))
-        weights = valid / valid.sum(dim=1, keepdim=True)
+        return poses, valid / valid.sum(dim=1, keepdim=True)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Each body's last hidden vector, concatenated: ``(N, M·hidden)``."""
+        self._check(x)
+        n = x.shape[0]
+        body = self.net[:-2]  # up to the last ReLU: the head is Dropout → Linear
+        if self.temporal:
+            return body(self._bins(x)).view(n, -1)
+        poses, weights = self._frames(x)
+        return (body(poses) * weights[..., None, None]).sum(dim=1).view(n, -1)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Dropout and the last linear layer on each body's block, logits averaged."""
+        n = features.shape[0]
+        logits = self.net[-1](self.net[-2](features.reshape(-1, self.body_features)))
+        return logits.view(n, -1, self.num_classes).mean(dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.temporal:
+            return self.forward_head(self.forward_features(x))
+        self._check(x)
+        # Single frame: per-frame logits (N, T, M, K), averaged over bodies, then frames.
+        poses, weights = self._frames(x)
+        logits = self.net(poses).mean(dim=2)  # (N, T, K)
         return (logits * weights.unsqueeze(-1)).sum(dim=1)

@@ -256,12 +256,21 @@ class MSG3D(nn.Module):
                                     tcn_dilations=plan.tcn_dilations))
             c_in = c_out
         self.blocks = nn.ModuleList(blocks)
+        self.num_features = c_in
         self.fc = nn.Linear(c_in, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Last block's maps pooled over time, joints and bodies: ``(N, num_features)``."""
         check_motion(x, "msg3d", self.skeleton, self.in_channels, self.num_bodies)
         n = x.shape[0]
         x = fold_bodies(x, self.data_bn, per_body=False)  # (N·M, C, T, V)
         for block in self.blocks:
             x = block(x)
-        return self.fc(pool_bodies(x, n))
+        return pool_bodies(x, n)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """The linear classifier ``fc``: features ``(N, num_features)`` → logits."""
+        return self.fc(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))

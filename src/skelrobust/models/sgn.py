@@ -163,6 +163,13 @@ class SGN(nn.Module):
     **Bodies.** The published model takes one body: ``multi_body="first"``
     (default) classifies body 0 and ignores the rest; ``"mean"`` folds the
     bodies into the batch and averages their logits.
+
+    **Features.** :meth:`forward_features` is the temporally max-pooled frame-level
+    vector of each body, ``8c`` values, the bodies' vectors concatenated
+    (``"first"``: one body; ``"mean"``: ``M`` bodies, ``num_features = num_bodies·8c``).
+    :meth:`forward_head` applies ``fc`` to each body's block and averages the logits,
+    as ``forward`` does, so ``forward`` is exactly ``forward_head(forward_features(x))``
+    (pooling the bodies' features before ``fc`` would change the logits' last bits).
     """
 
     def __init__(self, skeleton: Skeleton, num_classes: int, size: str = "small",
@@ -201,6 +208,8 @@ class SGN(nn.Module):
         self.gcn2 = ResidualGCN(2 * c, 4 * c)
         self.gcn3 = ResidualGCN(4 * c, 4 * c)
         self.frame = FrameLevel(4 * c, 8 * c, dropout)
+        self.body_features = 8 * c
+        self.num_features = 8 * c * (num_bodies if multi_body == "mean" else 1)
         self.fc = nn.Linear(8 * c, num_classes)
         for m in self.modules():  # published: N(0, 2/(k_h·k_w·C_out)) convolutions
             if isinstance(m, nn.Conv2d):
@@ -224,7 +233,9 @@ class SGN(nn.Module):
         w = segment_weights(valid_lengths(x), s, t, mode).to(x.dtype)  # (N, S, T)
         return torch.einsum("nst,nctv->ncvs", w, x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Each body's pooled frame-level vector, concatenated: ``(N, M'·8c)``, ``M'`` the
+        bodies classified (1 for ``multi_body="first"``)."""
         check_motion(x, "sgn", self.skeleton, self.in_channels)
         n, c, t, v, m = x.shape
         if self.multi_body == "first":
@@ -240,4 +251,13 @@ class SGN(nn.Module):
         z = self.gcn3(self.gcn2(self.gcn1(z, g), g), g)
         z = z + self.tem_embed(self.frame_onehot)  # (1, 4c, 1, S) broadcast over N and V
         z = self.frame(z).amax(dim=(2, 3))  # temporal max-pool: (B, 8c)
-        return self.fc(z).view(n, m, -1).mean(dim=1)
+        return z.view(n, m * self.body_features)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """``fc`` on each body's block of ``features``, logits averaged over the bodies."""
+        n = features.shape[0]
+        return self.fc(features.reshape(-1, self.body_features)).view(n, -1,
+                                                                      self.num_classes).mean(dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))

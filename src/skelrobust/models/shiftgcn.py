@@ -244,10 +244,12 @@ class ShiftGCN(nn.Module):
             self.unit_names.append(name)
             c_in = c_out
         self.min_frames = int(np.prod([s for _, s in plan]))
+        self.num_features = c_in
         self.fc = nn.Linear(c_in, num_classes)
         init_classifier(self.fc)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Last unit's maps pooled over time, joints and bodies: ``(N, num_features)``."""
         check_motion(x, "shiftgcn", self.skeleton, self.in_channels, self.num_bodies)
         n, t = x.shape[0], x.shape[2]
         if t < self.min_frames:  # zero-pad, as clips are padded in the data
@@ -255,4 +257,11 @@ class ShiftGCN(nn.Module):
         x = fold_bodies(x, self.data_bn, per_body=False)  # (N·M, C, T, V)
         for name in self.unit_names:
             x = getattr(self, name)(x)
-        return self.fc(pool_bodies(x, n))
+        return pool_bodies(x, n)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """The linear classifier ``fc``: features ``(N, num_features)`` → logits."""
+        return self.fc(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))

@@ -163,12 +163,21 @@ class STGCN(nn.Module):
                                    edge_importance=edge_importance))
             c_in = c_out
         self.units = nn.ModuleList(units)
+        self.num_features = c_in
         self.fc = nn.Linear(c_in, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Last unit's maps pooled over time, joints and bodies: ``(N, num_features)``."""
         check_motion(x, "stgcn", self.skeleton, self.in_channels)
         n = x.shape[0]
         x = fold_bodies(x, self.data_bn, per_body=True)  # (N·M, C, T, V)
         for unit in self.units:
             x = unit(x, self.A)
-        return self.fc(pool_bodies(x, n))
+        return pool_bodies(x, n)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """The linear classifier ``fc``: features ``(N, num_features)`` → logits."""
+        return self.fc(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
