@@ -20,6 +20,25 @@ Only rank 0 evaluates, writes checkpoints and ``history.json`` and calls
 are broadcast, and every rank ends with rank 0's best weights. A process group
 that ``fit`` creates it also destroys. Without those variables (or with
 ``WORLD_SIZE=1``) nothing of this runs.
+
+**Hooks.** ``loss`` replaces the cross-entropy: a callable
+``loss(net, x, y) -> (loss, logits)`` (the scalar to minimise and the logits of
+``net`` on the clean ``x``, for the train accuracy). Adversarial training (SMART-AT,
+TRADES, MART, MMAT) and BEAT are such losses, so there is one training loop.
+``optimizer`` replaces the optimiser built from the config: a callable
+``optimizer(params, config) -> torch.optim.Optimizer`` (BEAT's SGHMC sampler).
+Only parameters with ``requires_grad`` are trained (a defense's frozen base is not).
+A loss with an ``end_epoch(classifier, epoch)`` method has it called after each
+epoch's last step, before the evaluation (BEAT keeps its posterior samples so).
+
+**Resuming.** With ``out_dir``, every finished epoch also writes ``resume.pt``
+(optimiser state, the data-order and augmentation generators, torch's RNG, the
+step, the best epoch, the history and the loss's ``state_dict()`` when it has one,
+e.g. BEAT's replay buffer; tensors and plain values only, read back with
+``weights_only=True``). ``fit(..., resume=True)`` reloads ``last.safetensors`` and
+that state and continues with the next epoch: an interrupted run loses only the
+epoch it was in, and a run resumed after any epoch ends with the same weights as an
+uninterrupted one (single process; under DDP ``resume`` is refused).
 """
 
 from __future__ import annotations
@@ -30,7 +49,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -39,6 +58,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
@@ -49,8 +69,15 @@ from skelrobust.errors import ConfigError
 from skelrobust.progress import progress_bar
 from skelrobust.validation import check
 
-__all__ = ["EvalResult", "TrainConfig", "TrainResult", "distributed_env", "epoch_line",
-           "evaluate", "fit", "is_main_process", "seed_everything"]
+__all__ = ["EvalResult", "LossFn", "OptimizerFn", "TrainConfig", "TrainResult",
+           "cross_entropy_loss", "distributed_env", "epoch_line", "evaluate", "fit",
+           "is_main_process", "seed_everything"]
+
+#: ``loss(net, x, y) -> (scalar loss, logits of net on x)``: a training objective for fit
+LossFn = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+#: ``optimizer(params, config) -> Optimizer``: the optimiser (or sampler) fit steps
+OptimizerFn = Callable[[Iterable[torch.nn.Parameter], "TrainConfig"], torch.optim.Optimizer]
+RESUME_NAME = "resume.pt"
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +164,7 @@ class TrainResult:
     seconds: float = 0.0
     samples_per_second: float = 0.0
     world_size: int = 1
+    resumed_from: int = 0  # the last finished epoch a resumed run started after (0: fresh)
 
 
 def seed_everything(seed: int) -> None:
@@ -168,6 +196,15 @@ def evaluate(classifier: Classifier, data: SkeletonDataset, batch_size: int = 25
         loss=float(F.cross_entropy(logits, y)) if n else float("nan"),
         n=n, per_class=per_class, confusion=confusion, predictions=pred.numpy(),
     )
+
+
+def cross_entropy_loss(label_smoothing: float = 0.0) -> LossFn:
+    """The default objective: cross-entropy of ``net(x)`` (with optional label smoothing)."""
+    def loss(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = net(x)
+        return F.cross_entropy(logits, y, label_smoothing=label_smoothing), logits
+    return loss
 
 
 def _optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -258,7 +295,8 @@ def _broadcast(obj: Any) -> Any:
 
 def fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | None = None,
         config: TrainConfig | None = None, out_dir: str | os.PathLike[str] | None = None,
-        on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+        on_epoch: Callable[[dict[str, Any]], None] | None = None, loss: LossFn | None = None,
+        optimizer: OptimizerFn | None = None, resume: bool = False) -> TrainResult:
     """Train ``classifier`` on ``train``; keep the best epoch on ``val`` (or the last).
 
     ``val`` must not be a test split when ``config.keep == "best"`` (a
@@ -272,6 +310,7 @@ def fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | N
     weights loaded. Returns the per-epoch history and the best metrics.
     Under torchrun it trains with DDP (see the module docstring); only rank 0
     writes files and calls ``on_epoch``, every rank returns the same history.
+    ``loss``, ``optimizer`` and ``resume``: see the module docstring.
     """
     cfg = config or TrainConfig()
     if val is not None and cfg.keep == "best" and val.info.get("role") == "test":
@@ -283,12 +322,16 @@ def fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | N
         raise ConfigError(f"fit: train set has {train.num_classes} classes, the classifier "
                           f"{classifier.num_classes}")
     env = distributed_env()
+    if resume and (out_dir is None or env is not None):
+        raise ConfigError("fit: resume=True needs out_dir (where the run saved its state) and "
+                          "a single process (resuming under DDP is not supported)")
     if env is not None and cfg.batch_size % env[1]:
         raise ConfigError(f"fit: batch_size {cfg.batch_size} (the global batch) must be a "
                           f"multiple of the {env[1]} distributed processes")
     ddp = _setup_distributed()
     try:
-        return _fit(classifier, train, val, cfg, out_dir, on_epoch, ddp)
+        return _fit(classifier, train, val, cfg, out_dir, on_epoch, ddp,
+                    loss or cross_entropy_loss(cfg.label_smoothing), optimizer, resume)
     finally:
         if ddp is not None and ddp.owned and dist.is_initialized():
             dist.destroy_process_group()
@@ -296,7 +339,8 @@ def fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | N
 
 def _fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | None,
          cfg: TrainConfig, out_dir: str | os.PathLike[str] | None,
-         on_epoch: Callable[[dict[str, Any]], None] | None, ddp: _Dist | None) -> TrainResult:
+         on_epoch: Callable[[dict[str, Any]], None] | None, ddp: _Dist | None,
+         objective: LossFn, optimizer: OptimizerFn | None, resume: bool) -> TrainResult:
     main = ddp is None or ddp.main
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
@@ -325,14 +369,28 @@ def _fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | 
                                      shuffle=True, seed=cfg.seed, drop_last=True)
         steps_per_epoch = max(len(sampler) // batch, 1)
     world = 1 if ddp is None else ddp.world_size
-    opt = _optimizer([p for p in classifier.parameters() if p.requires_grad], cfg)
+    params = [p for p in classifier.parameters() if p.requires_grad]
+    if not params:
+        raise ConfigError("fit: the classifier has no trainable parameters")
+    opt = (optimizer or _optimizer)(params, cfg)
     result = TrainResult(world_size=world)
     best_state: dict[str, torch.Tensor] | None = None
     best_score = -math.inf
     t_start = time.perf_counter()
     train_seconds = 0.0
     step = 0
-    for epoch in range(1, cfg.epochs + 1):
+    first = 1
+    if resume and out is not None and (out / RESUME_NAME).is_file():
+        state = _load_resume(out, classifier, opt, gen, objective)
+        rng.bit_generator.state = state["numpy_rng"]
+        step, first = int(state["step"]), int(state["epoch"]) + 1
+        best_score, result.best_epoch = float(state["best_score"]), int(state["best_epoch"])
+        result.best, result.history = dict(state["best"]), list(state["history"])
+        train_seconds, result.resumed_from = float(state["train_seconds"]), first - 1
+        best_state = state["best_state"]
+        if main:
+            log.info("resuming %s after epoch %d of %d", out, first - 1, cfg.epochs)
+    for epoch in range(first, cfg.epochs + 1):
         net.train()
         if sampler is None:
             perm = torch.randperm(n, generator=gen)[: steps_per_epoch * batch]
@@ -352,8 +410,7 @@ def _fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | 
             lr = learning_rate(cfg, step, steps_per_epoch)
             for group in opt.param_groups:
                 group["lr"] = lr
-            logits = net(xb)
-            loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+            loss, logits = objective(net, xb, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
@@ -364,10 +421,15 @@ def _fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | 
             tot_correct += int((logits.argmax(1) == yb).sum())
             seen += len(yb)
             bar.set_postfix(loss=f"{tot_loss / seen:.3f}", acc=f"{100 * tot_correct / seen:.1f}")
+            if not math.isfinite(float(loss.detach())):
+                raise ConfigError(f"fit: the training loss became {float(loss)} at epoch {epoch} "
+                                  "(lower the learning rate, or clip gradients)")
         if ddp is not None:  # train metrics over every rank's shard
             totals = torch.tensor([tot_loss, tot_correct, seen], dtype=torch.float64)
             dist.all_reduce(totals)
             tot_loss, tot_correct, seen = float(totals[0]), int(totals[1]), int(totals[2])
+        if hasattr(objective, "end_epoch"):  # e.g. BEAT keeps a posterior sample
+            objective.end_epoch(classifier, epoch)
         train_seconds += time.perf_counter() - t0
         record: dict[str, Any] = {
             "epoch": epoch, "lr": lr, "loss": tot_loss / max(seen, 1),
@@ -397,6 +459,10 @@ def _fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | 
             _write_json(out / "history.json", {"config": asdict(cfg), "history": result.history,
                                                "best_epoch": result.best_epoch,
                                                **({"world_size": world} if ddp else {})})
+            _save_resume(out, opt, gen, rng, objective, {
+                "epoch": epoch, "step": step, "best_score": best_score,
+                "best_epoch": result.best_epoch, "best": result.best,
+                "history": result.history, "train_seconds": train_seconds})
         if on_epoch is not None and main:
             on_epoch(record)
     if best_state is not None:
@@ -419,6 +485,43 @@ def epoch_line(record: dict[str, Any], epochs: int) -> str:
         parts += [f"val top-1 {record['val_top1']:.1f} %", f"val loss {record['val_loss']:.4f}"]
     parts += [f"lr {record['lr']:.3g}", f"{record['seconds']:.1f} s"]
     return f"epoch {record['epoch']}/{epochs}: " + ", ".join(parts)
+
+
+def _save_resume(out: Path, opt: torch.optim.Optimizer, gen: torch.Generator,
+                 rng: np.random.Generator, objective: LossFn, values: dict[str, Any]) -> None:
+    """The state :func:`fit` needs to continue after this epoch (module docstring)."""
+    loss_state = objective.state_dict() if hasattr(objective, "state_dict") else {}
+    state = {**values, "optimizer": opt.state_dict(), "generator": gen.get_state(),
+             "torch_rng": torch.get_rng_state(),
+             "numpy_rng": json.dumps(rng.bit_generator.state), "loss": loss_state,
+             "history": json.dumps(values["history"], default=str),
+             "best": json.dumps(values["best"], default=str)}
+    tmp = out / (RESUME_NAME + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, out / RESUME_NAME)
+
+
+def _load_resume(out: Path, classifier: Classifier, opt: torch.optim.Optimizer,
+                 gen: torch.Generator, objective: LossFn) -> dict[str, Any]:
+    """Restore the classifier, optimiser, generators and loss state saved after an epoch."""
+    path = out / RESUME_NAME
+    try:
+        state = torch.load(path, weights_only=True)
+        classifier.load_state_dict(load_file(str(out / "last.safetensors")))
+        opt.load_state_dict(state["optimizer"])
+    except (OSError, RuntimeError, KeyError, ValueError) as err:
+        raise ConfigError(f"{path}: cannot resume from it ({err}); delete it to start "
+                          "afresh") from None
+    gen.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    if state.get("loss") and hasattr(objective, "load_state_dict"):
+        objective.load_state_dict(state["loss"])
+    best_file = out / "classifier.safetensors"
+    state["best_state"] = load_file(str(best_file)) if best_file.is_file() else None
+    state["numpy_rng"] = json.loads(state["numpy_rng"])
+    state["history"] = json.loads(state["history"])
+    state["best"] = json.loads(state["best"])
+    return state
 
 
 def _write_json(path: Path, obj: Any) -> None:

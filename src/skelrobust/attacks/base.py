@@ -265,6 +265,14 @@ class Attack:
 
         ``x``, ``y``, ``target`` and ``lengths`` may be tensors or numpy arrays.
         """
+        if not self.victim.stochastic:
+            return self._attack(x, y, target, lengths)
+        with torch.random.fork_rng():  # a random victim: repeatable draws under the seed
+            torch.manual_seed(self.seed)
+            return self._attack(x, y, target, lengths)
+
+    def _attack(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
+                lengths: torch.Tensor | None) -> AttackResult:
         x, y, lengths = self._check(x, y, lengths)
         t0 = time.perf_counter()
         self.victim.reset(len(y), self.query_budget())

@@ -400,7 +400,10 @@ def as_oracle(victim: Any, access: str) -> QueryOracle:
 
     A :class:`QueryOracle` is used as given (a gradient attack needs a
     :class:`GradientOracle`, a score attack access ``"scores"``); a classifier module
-    is wrapped with exactly the access the attack needs.
+    is wrapped with exactly the access the attack needs. A classifier that declares
+    itself ``stochastic`` gets, for a gradient attack, an :class:`ExpectationOracle`
+    over its ``eot_samples`` draws (8 when it does not say): attacks on randomised
+    defenses use EOT by default, as AutoAttack's ``rand`` version does.
     """
     if isinstance(victim, QueryOracle):
         if access == "gradient" and not isinstance(victim, GradientOracle):
@@ -414,6 +417,8 @@ def as_oracle(victim: Any, access: str) -> QueryOracle:
         raise ConfigError(f"expected a classifier module or a QueryOracle as the victim, got "
                           f"{type(victim).__name__}")
     if access == "gradient":
+        if getattr(victim, "stochastic", False):  # a random classifier: EOT by default
+            return ExpectationOracle(victim, int(getattr(victim, "eot_samples", 8)))
         return GradientOracle(victim)
     return QueryOracle.from_classifier(victim, access=access)
 
