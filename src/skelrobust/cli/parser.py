@@ -8,6 +8,7 @@ from typing import NoReturn
 
 from skelrobust.cli import attacking as a
 from skelrobust.cli import commands as c
+from skelrobust.cli import defending as d
 from skelrobust.validation import arg_type
 
 __all__ = ["UsageError", "build_parser"]
@@ -175,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="any other attack argument, repeatable (e.g. -a w=0.6)")
     _out(p, "output folder")
     p.set_defaults(func=a.cmd_attack)
+    d.add_parsers(sub, common)  # certify
 
     p = sub.add_parser("export", parents=[common], help="write a classifier as an ONNX file "
                        "(normalisation included), checked against the classifier")
