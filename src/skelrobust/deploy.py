@@ -106,6 +106,13 @@ def export_onnx(classifier: Any, path: str | os.PathLike[str], frames: int | Non
 
     if not isinstance(classifier, Classifier):
         raise ConfigError(f"export_onnx: expected a Classifier, got {type(classifier).__name__}")
+    random = [getattr(c, "defense", "") for c in _stack(classifier)
+              if getattr(c, "stochastic", False)]
+    if random:
+        what = random[0] or type(classifier).__name__
+        raise ConfigError(f"export_onnx: the classifier is stochastic ({what}: one random "
+                          "draw per call); an ONNX file would bake in or drop that randomness, "
+                          "so it is not exported (export the classifier under it instead)")
     if exporter not in EXPORTERS:
         raise ConfigError(f"export_onnx: exporter must be one of {EXPORTERS}, got {exporter!r}")
     if check_clips < 2:
@@ -120,6 +127,8 @@ def export_onnx(classifier: Any, path: str | os.PathLike[str], frames: int | Non
     t, m = _export_dims(classifier, frames, bodies)
     v = classifier.skeleton.num_joints
     header = _header(classifier, t, m, opset)
+    model = " on ".join([d["defense"] for d in header.get("defenses", [])]
+                        + [header["model"]["name"]])  # e.g. "beat on stgcn"
     t0 = time.perf_counter()
     candidates = ["dynamo", "legacy"] if exporter == "auto" else [exporter]
     failures: list[str] = []
@@ -134,7 +143,7 @@ def export_onnx(classifier: Any, path: str | os.PathLike[str], frames: int | Non
         del proto.metadata_props[:]  # the exporter's own bookkeeping keys are not ours
         entry = proto.metadata_props.add()
         entry.key, entry.value = METADATA_KEY, json.dumps({**header, "exporter": kind})
-        proto.doc_string = (f"skelrobust {header['model']['name']} classifier: motion (N, 3, "
+        proto.doc_string = (f"skelrobust {model} classifier: motion (N, 3, "
                             f"{t}, {v}, {m}) in metres -> logits (N, {classifier.num_classes})")
         try:
             onnx.save_model(proto, str(tmp))
@@ -150,7 +159,7 @@ def export_onnx(classifier: Any, path: str | os.PathLike[str], frames: int | Non
             report = ExportReport(
                 path=str(target), exporter=kind, opset=opset, input_shape=("N", 3, t, v, m),
                 num_classes=classifier.num_classes, layout=classifier.skeleton.name,
-                model=header["model"]["name"], max_abs_diff=diff, tolerance=limit,
+                model=model, max_abs_diff=diff, tolerance=limit,
                 labels_agree=agree, check_clips=check_clips, bytes=target.stat().st_size,
                 seconds=time.perf_counter() - t0, fallback="; ".join(failures) or None)
             log.debug("exported %s with %s: max |Δlogit| %.3g", target, kind, diff)
@@ -159,7 +168,7 @@ def export_onnx(classifier: Any, path: str | os.PathLike[str], frames: int | Non
         failures.append(f"{kind} exporter's graph disagrees with the classifier (max |Δlogit| "
                         f"{diff:.3g} > {limit:.3g}, labels agree on {agree} of {check_clips} "
                         "random clips)")
-    raise CheckpointError(f"{target}: cannot export {header['model']['name']!r} to ONNX; not "
+    raise CheckpointError(f"{target}: cannot export {model!r} to ONNX; not "
                           f"written: {'; '.join(failures)}")
 
 
@@ -184,11 +193,13 @@ def _header(classifier: Any, frames: int, bodies: int, opset: int) -> dict[str, 
     """The skelrobust header an ONNX file carries (JSON-safe)."""
     from skelrobust import __version__
 
+    *defended, root = _stack(classifier)  # a defense: the model of the undefended classifier
     try:  # what a classifier file records of its model
-        config = classifier.header()["model"]
+        config = root.header()["model"]
     except CheckpointError:  # a model with no config to rebuild it from: its class name
-        config = {"name": type(classifier.model).__name__}
+        config = {"name": type(root.model).__name__}
     config = json.loads(json.dumps(config, default=_json))
+    defenses = [{"defense": c.defense, "args": c.args} for c in defended]  # outermost first
     info = classifier.info or {}
     data = info.get("data") or ({"name": info["train_data"]["name"]}
                                 if (info.get("train_data") or {}).get("name") else None)
@@ -199,7 +210,18 @@ def _header(classifier: Any, frames: int, bodies: int, opset: int) -> dict[str, 
         "frames": frames, "bodies": bodies, "joints": classifier.skeleton.num_joints,
         "input": INPUT_NAME, "output": OUTPUT_NAME, "units": "metres",
         "preprocess": preprocess, "data": data, "test": info.get("test"), "opset": opset,
-        "torch": torch.__version__}, default=_json))
+        "torch": torch.__version__, **({"defenses": defenses} if defenses else {})},
+        default=_json))
+
+
+def _stack(classifier: Any) -> list[Any]:
+    """``classifier``, then the base of each defense under it, down to the undefended one."""
+    from skelrobust.defenses.base import DefendedClassifier
+
+    stack = [classifier]
+    while isinstance(stack[-1], DefendedClassifier):
+        stack.append(stack[-1].base)
+    return stack
 
 
 def _json(obj: Any) -> Any:
@@ -213,24 +235,53 @@ def _json(obj: Any) -> Any:
 @contextlib.contextmanager
 def _quiet_export(classifier: Any) -> Iterator[None]:
     """Eval mode, input checks off (they are data-dependent Python), exporter chatter muted."""
-    was_training, validate = classifier.training, classifier.validate
+    was_training = classifier.training
+    stack = _stack(classifier)  # a defense's bases check their input too
+    validate = [c.validate for c in stack]
     names = {"torch", *(n for n in logging.root.manager.loggerDict if n.startswith("torch."))}
     loggers = [logging.getLogger(n) for n in sorted(names)]
     levels = [lg.level for lg in loggers]
     classifier.eval()
-    classifier.validate = False
+    for c in stack:
+        c.validate = False
     for lg in loggers:  # the exporters log warnings and whole graphs on failures
         lg.setLevel(logging.CRITICAL)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()), torch.no_grad():
+                contextlib.redirect_stderr(io.StringIO()), torch.no_grad(), \
+                _constant_counters(stack[:-1]):
             warnings.simplefilter("ignore")
             yield
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
-        classifier.validate = validate
+        for c, flag in zip(stack, validate):
+            c.validate = flag
         classifier.train(was_training)
+
+
+@contextlib.contextmanager
+def _constant_counters(defenses: Sequence[Any]) -> Iterator[None]:
+    """The defenses' own integer scalar buffers as Python ints while exporting (restored after).
+
+    Such a buffer is a counter fixed after training (BEAT's posterior draws kept), read with
+    ``int(...)`` to choose what to compute; ``torch.export`` lifts buffers to graph inputs
+    and refuses to branch on one. As a constant, the branch this classifier takes is traced.
+    """
+    saved = [(d, dict(d._buffers)) for d in defenses]
+    try:
+        for d, buffers in saved:
+            for name, buf in buffers.items():
+                if buf is not None and buf.dim() == 0 and not buf.is_floating_point():
+                    del d._buffers[name]
+                    object.__setattr__(d, name, int(buf))
+        yield
+    finally:
+        for d, buffers in saved:
+            for name in buffers:
+                d.__dict__.pop(name, None)
+            d._buffers.clear()
+            d._buffers.update(buffers)
 
 
 def _example(classifier: Any, n: int, dims: tuple[int, int, int], seed: int) -> torch.Tensor:

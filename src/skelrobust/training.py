@@ -421,8 +421,8 @@ def _fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | 
             tot_correct += int((logits.argmax(1) == yb).sum())
             seen += len(yb)
             bar.set_postfix(loss=f"{tot_loss / seen:.3f}", acc=f"{100 * tot_correct / seen:.1f}")
-            if not math.isfinite(float(loss.detach())):
-                raise ConfigError(f"fit: the training loss became {float(loss)} at epoch {epoch} "
+            if not math.isfinite(value := float(loss.detach())):
+                raise ConfigError(f"fit: the training loss became {value} at epoch {epoch} "
                                   "(lower the learning rate, or clip gradients)")
         if ddp is not None:  # train metrics over every rank's shard
             totals = torch.tensor([tot_loss, tot_correct, seen], dtype=torch.float64)

@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="any other attack argument, repeatable (e.g. -a w=0.6)")
     _out(p, "output folder")
     p.set_defaults(func=a.cmd_attack)
-    d.add_parsers(sub, common)  # certify
+    d.add_parsers(sub, common)  # defend, certify
 
     p = sub.add_parser("export", parents=[common], help="write a classifier as an ONNX file "
                        "(normalisation included), checked against the classifier")

@@ -62,7 +62,7 @@ from torch.nn.parallel import DistributedDataParallel
 from skelrobust.attacks.base import NORMS, motion_mask, project_budget
 from skelrobust.attacks.white_box import project_exact, steepest
 from skelrobust.classifier import Classifier
-from skelrobust.defenses.base import DefendedClassifier, frozen_copy, register_defense
+from skelrobust.defenses.base import DefendedClassifier, trainable_copy, register_defense
 from skelrobust.errors import ConfigError
 
 __all__ = ["MART", "TRADES", "AdversarialLoss", "AdversariallyTrained", "MARTDefense",
@@ -418,7 +418,7 @@ class AdversariallyTrained(DefendedClassifier):
             raise ConfigError(f"{self.defense}: unknown option(s) {unknown}; it takes "
                               f"{list(self.loss_class.options())}")
         loss = self.loss_class(**loss_options)
-        copy = frozen_copy(base) if isinstance(base, Classifier) else base
+        copy = trainable_copy(base) if isinstance(base, Classifier) else base
         super().__init__(copy, loss.args)
 
     def defended_logits(self, x: torch.Tensor) -> torch.Tensor:

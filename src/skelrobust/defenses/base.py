@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -100,8 +101,19 @@ def describe_defense(name: str) -> str:
 
 
 def create_defense(name: str, base: Classifier, **args: Any) -> DefendedClassifier:
-    """An untrained defense ``name`` around ``base`` (train it with its ``fit``)."""
-    return get_defense(name)(base, **args)
+    """An untrained defense ``name`` around ``base`` (train it with its ``fit``).
+
+    An option the defense does not take is a :class:`ConfigError` naming it.
+    """
+    cls = get_defense(name)
+    params = inspect.signature(cls.__init__).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        known = [k for k in params if k not in ("self", "base")]
+        unknown = sorted(set(args) - set(known))
+        if unknown:
+            raise ConfigError(f"defense {cls.defense!r}: unknown option(s) {unknown}; it takes "
+                              f"{known}")
+    return cls(base, **args)
 
 
 def weights_fingerprint(module: nn.Module) -> str:
@@ -139,6 +151,8 @@ class DefendedClassifier(Classifier):
         self.info: dict[str, Any] = {**base.info, "defense": self.defense}
         self.validate = base.validate
         self.external = None
+        if getattr(base, "stochastic", False):  # a defense over a random classifier is random
+            self.stochastic = True
         if self.freezes_base:
             base.requires_grad_(False)
             base.eval()
@@ -183,6 +197,14 @@ class DefendedClassifier(Classifier):
 
     def defended_logits(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def forward_features(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Not defined for a defense (its logits are not a head over one feature vector)."""
+        raise ConfigError(f"{self.defense}: a defended classifier has no feature/head split; "
+                          "read the undefended model's with .base.forward_features")
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(features)
 
     # ------------------------------------------------------------------ files
     def header(self) -> dict[str, Any]:
@@ -234,6 +256,14 @@ def load_defended(header: dict[str, Any], tensors: dict[str, torch.Tensor],
     return defended
 
 
-def frozen_copy(classifier: Classifier) -> Classifier:
-    """A deep copy of ``classifier`` (a defense that fine-tunes must not touch the caller's)."""
-    return copy.deepcopy(classifier)
+def trainable_copy(classifier: Classifier) -> Classifier:
+    """A deep copy of ``classifier`` to fine-tune (the caller's is never trained).
+
+    A plain classifier's copy has every parameter trainable again (another defense,
+    e.g. BEAT, may have frozen the caller's object); a defended one keeps its own
+    choice (a stack over BEAT must not train BEAT's frozen base).
+    """
+    duplicate = copy.deepcopy(classifier)
+    if not isinstance(duplicate, DefendedClassifier):
+        duplicate.requires_grad_(True)
+    return duplicate
