@@ -62,7 +62,7 @@ from torch.nn.parallel import DistributedDataParallel
 from skelrobust.attacks.base import NORMS, motion_mask, project_budget
 from skelrobust.attacks.white_box import project_exact, steepest
 from skelrobust.classifier import Classifier
-from skelrobust.defenses.base import DefendedClassifier, trainable_copy, register_defense
+from skelrobust.defenses.base import DefendedClassifier, register_defense, trainable_copy
 from skelrobust.errors import ConfigError
 
 __all__ = ["MART", "TRADES", "AdversarialLoss", "AdversariallyTrained", "MARTDefense",
