@@ -149,8 +149,8 @@ class BEATObjective:
 
         ``G`` is the identity (``gradient="raw"``, plain SGLD) or the per-sample
         normalisation ``g / rms(g)`` over the valid coordinates (``"normalized"``): a
-        frozen, confident classifier has near-zero gradients on its data (measured: mean
-        |∇ LSE| ≈ 1e-9 on the synthetic victim), so plain SGLD moves nothing but noise.
+        frozen, confident classifier has near-zero input gradients (measured on the
+        synthetic victim: mean |∇ LSE| ≈ 1.6e-9), so plain SGLD moves nothing but noise.
         """
         u = u.detach()
         count = (mask.flatten(1).sum(1) * 3 * u.shape[3]).clamp_min(1.0)
