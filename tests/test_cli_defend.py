@@ -11,11 +11,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from attack_fixtures import one_thread  # noqa: F401  (autouse: single-threaded module)
 from cli_support import one_line_error, run
+from defense_fixtures import alter_base_weight
 from skelrobust.classifier import Classifier
 from skelrobust.cli import main
 from skelrobust.config import load_for_classifier
@@ -211,15 +211,8 @@ def test_bad_input_is_one_line_naming_the_file_or_argument(capsys, base, tmp_pat
 
 
 def test_altered_base_weights_are_refused(capsys, defended, tmp_path):
-    src = defended["beat"][0] / "classifier.safetensors"
-    with safe_open(str(src), framework="pt") as f:
-        meta = f.metadata()
-    tensors = load_file(str(src))
-    key = next(k for k in sorted(tensors) if k.startswith("base.model."))
-    tensors[key] = tensors[key].clone()
-    tensors[key].view(-1)[0] += 1e-3
     altered = tmp_path / "altered.safetensors"
-    save_file(tensors, str(altered), metadata=meta)
+    alter_base_weight(defended["beat"][0] / "classifier.safetensors", altered, 1e-3)
     code, _, err = run(capsys, "eval", str(altered))
     one_line_error(code, err, "altered.safetensors")
     assert "fingerprint" in err and "altered" in err

@@ -8,6 +8,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from attack_fixtures import one_thread  # noqa: F401  (autouse: single-threaded module)
+from defense_fixtures import PREP, alter_base_weight, tiny_data, tiny_mlp
 from skelrobust.classifier import Classifier
 from skelrobust.config import load_prepared
 from skelrobust.defenses.base import (
@@ -23,7 +24,6 @@ from skelrobust.defenses.training import defense_config, train_defense
 from skelrobust.errors import CheckpointError, ConfigError
 from skelrobust.training import TrainConfig
 
-PREP = {"num_frames": 16, "center_mode": "first", "normalize_view": True}
 BEAT_FAST = {"samples": 2, "training": {"burn_in": 1, "sample_every": 1, "sgld_steps": 1,
                                         "adversary_steps": 1, "buffer_size": 8}}
 FAST_CONFIG = TrainConfig(epochs=2, batch_size=8, lr=0.05, seed=0, progress=False, keep="last")
@@ -31,15 +31,12 @@ FAST_CONFIG = TrainConfig(epochs=2, batch_size=8, lr=0.05, seed=0, progress=Fals
 
 @pytest.fixture(scope="module")
 def data():
-    return load_prepared("synthetic", "train", preprocess_args=PREP, num_clips=24,
-                         num_frames=16, seed=0)
+    return tiny_data()
 
 
 @pytest.fixture
 def mlp(data):
-    """A fresh small MLP (the same weights every time)."""
-    torch.manual_seed(0)
-    return Classifier.create("mlp", data, size="small", preprocess=PREP).eval()
+    return tiny_mlp(data)
 
 
 def _state(module):
@@ -142,16 +139,12 @@ def test_nested_defenses_save_and_reload(mlp, data, tmp_path):
 def test_altered_base_weights_are_refused(mlp, tmp_path):
     beat = create_defense("beat", mlp, **BEAT_FAST)
     path = beat.save(tmp_path / "beat.safetensors")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata()
-    tensors = load_file(str(path))
-    key = next(k for k in sorted(tensors) if k.startswith("base.model."))
-    tensors[key] = tensors[key].clone()
-    tensors[key].view(-1)[0] += 1e-4
     altered = tmp_path / "altered.safetensors"
-    save_file(tensors, str(altered), metadata=meta)
+    alter_base_weight(path, altered, 1e-4)
     with pytest.raises(CheckpointError, match=r"altered\.safetensors.*fingerprint.*altered"):
         Classifier.load(altered)
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
     tensors = load_file(str(path))  # the defense's own weights may change; the base's not
     tensors["w2"] = tensors["w2"] + 1.0
     save_file(tensors, str(altered), metadata=meta)

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from attack_fixtures import one_thread  # noqa: F401  (autouse: single-threaded module)
+from defense_fixtures import tiny_data, tiny_mlp
 from skelrobust.attacks.base import motion_mask
 from skelrobust.classifier import Classifier
-from skelrobust.config import load_prepared
 from skelrobust.defenses.beat import BEAT
 from skelrobust.defenses.energy import BEATObjective, skeletal_distance
 from skelrobust.defenses.sghmc import SGHMC, AdaptiveSGHMC
@@ -17,21 +17,18 @@ from skelrobust.defenses.training import train_defense
 from skelrobust.errors import ConfigError
 from skelrobust.training import TrainConfig
 
-PREP = {"num_frames": 16, "center_mode": "first", "normalize_view": True}
 FAST = {"burn_in": 1, "sample_every": 1, "sgld_steps": 2, "adversary_steps": 2,
         "buffer_size": 8}
 
 
 @pytest.fixture(scope="module")
 def data():
-    return load_prepared("synthetic", "train", preprocess_args=PREP, num_clips=24,
-                         num_frames=16, seed=0)
+    return tiny_data()
 
 
 @pytest.fixture
 def base(data):
-    torch.manual_seed(0)
-    return Classifier.create("mlp", data, size="small", preprocess=PREP).eval()
+    return tiny_mlp(data)
 
 
 def _randomise_posterior(d: BEAT, kept: int) -> None:

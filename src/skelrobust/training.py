@@ -31,7 +31,7 @@ Only parameters with ``requires_grad`` are trained (a defense's frozen base is n
 A loss with an ``end_epoch(classifier, epoch)`` method has it called after each
 epoch's last step, before the evaluation (BEAT keeps its posterior samples so).
 
-**Resuming.** With ``out_dir``, every finished epoch also writes ``resume.pt``
+**Resuming.** With ``out_dir`` (one process), every finished epoch also writes ``resume.pt``
 (optimiser state, the data-order and augmentation generators, torch's RNG, the
 step, the best epoch, the history and the loss's ``state_dict()`` when it has one,
 e.g. BEAT's replay buffer; tensors and plain values only, read back with
@@ -459,6 +459,7 @@ def _fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | 
             _write_json(out / "history.json", {"config": asdict(cfg), "history": result.history,
                                                "best_epoch": result.best_epoch,
                                                **({"world_size": world} if ddp else {})})
+        if out is not None and ddp is None:  # resuming is single-process only
             _save_resume(out, opt, gen, rng, objective, {
                 "epoch": epoch, "step": step, "best_score": best_score,
                 "best_epoch": result.best_epoch, "best": result.best,

@@ -16,7 +16,7 @@ from skelrobust.errors import ConfigError, DatasetNotFoundError, SkelRobustError
 
 log = logging.getLogger("skelrobust")
 
-TRAIN_OUTPUTS = ("classifier.safetensors", "last.safetensors", "history.json")
+TRAIN_OUTPUTS = ("classifier.safetensors", "last.safetensors", "history.json", "resume.pt")
 IMPORT_OUTPUTS = ("classifier.safetensors",)
 
 
