@@ -259,7 +259,9 @@ def tables(store: dict[str, Any]) -> str:
             "more per sample in large batches, so it overstates HopSkipJump's cost, whose "
             "gradient estimates send 100+ probes per clip at once); `projection %`: "
             "BASAR's time on the manifold. `s/clip`: wall seconds per clip for the cell's "
-            "`queries`.\n\n"
+            "`queries`; the 5,000-query cells of 2026-12-01 ran with other work on the same "
+            "2 cores (tests, defense experiments), so their s/clip is inflated by up to ~2×; "
+            "the cost ratios are taken within one process and less affected.\n\n"
             f"Machine: {m.get('cpu', '?')}, torch {m.get('torch', '?')}, threads per cell in "
             f"the JSON. Commands: `{'`, `'.join(sorted(set(store.get('commands', []))))}`")
     return head + "\n\n" + "\n\n".join(parts)
