@@ -141,7 +141,8 @@ def attack_cell(name: str, defense: str, clf: Classifier, ctx: dict[str, Any],
         atk = create_attack("ciasa", clf, discriminator=ctx["discriminator"](), **args)
     else:  # basar-ab
         args = {"goal": "ab", "max_queries": opt.queries, "seed": opt.seed}
-        atk = create_attack("basar", clf, pool=clips["pool"], **args)
+        victim = clf.vote_oracle(opt.votes) if hasattr(clf, "vote_oracle") else clf
+        atk = create_attack("basar", victim, pool=clips["pool"], **args)
     res = atk.attack(x, y, lengths=lengths)
     if defense == "none" and name == "smart-ab":
         path = adv_file(opt, ctx["dataset"], ctx["model"])

@@ -328,3 +328,18 @@ def test_cli_certify_errors_name_the_flag(capsys, saved):
     one_line_error(code, err, "--n0")
     code, _, err = run(capsys, "certify", str(plain))
     one_line_error(code, err, "--sigma-mm is required")
+
+
+def test_vote_oracle_answers_the_majority_and_counts_queries():
+    """BASAR and HopSkipJump given ``vote_oracle`` attack the smoothed classifier itself."""
+    from skelrobust.attacks.oracle import QueryOracle
+
+    torch.manual_seed(0)
+    smooth = RandomizedSmoothing(toy(Fixed(2)), sigma_mm=5.0, n0=10, n=20)
+    oracle = smooth.vote_oracle(votes=7, budget=3)
+    assert isinstance(oracle, QueryOracle) and oracle.access == "label" and oracle.stochastic
+    oracle.reset(2, 3)
+    labels = oracle.label(clips(2), torch.arange(2))
+    assert labels.tolist() == [2, 2] and oracle.queries.tolist() == [1, 1]
+    with pytest.raises(ConfigError, match="votes"):
+        smooth.vote_oracle(votes=0)

@@ -274,6 +274,22 @@ class RandomizedSmoothing(DefendedClassifier):
             counts += torch.bincount(rows * k + labels, minlength=clips * k)
         return counts.view(clips, k)
 
+    def vote_oracle(self, votes: int = 100, budget: int | None = None) -> Any:
+        """A label oracle answering the smoothed classifier's majority vote over ``votes``
+        draws (what a deployed smoothed model answers; no abstention), one query per motion.
+
+        Label-only attacks given this oracle attack ``g`` itself; given the classifier
+        they see one noisy draw of ``f`` per query.
+        """
+        from skelrobust.attacks.oracle import QueryOracle
+
+        votes = _check_positive_int("smoothing", "votes", votes)
+        return QueryOracle(lambda x: self.sample_counts(x, votes).argmax(1),
+                           num_classes=self.num_classes, skeleton=self.skeleton,
+                           class_names=self.class_names, access="label", budget=budget,
+                           answers="labels", stochastic=True,
+                           name=f"smoothing(sigma={self.args['sigma_mm']} mm, {votes} votes)")
+
     def predict_smoothed(self, x: Any, n: int | None = None, batch_size: int | None = None,
                          generator: torch.Generator | None = None,
                          alpha: float | None = None) -> torch.Tensor:
