@@ -179,3 +179,42 @@ def test_sampler_options_are_checked():
         SGHMC(p, lr=0.1, num_data=1, friction=0.0)
     with pytest.raises(ConfigError, match="lr"):
         AdaptiveSGHMC(p, lr=0.0, num_data=1)
+
+
+def test_query_gradient_matches_autograd_on_a_linear_box():
+    """The antithetic estimate is unbiased for a linear g: vᵀ ∂g/∂x = vᵀ W."""
+    from skelrobust.defenses.query_gradient import query_logits
+
+    torch.manual_seed(0)
+    w = torch.randn(4, 3 * 5 * 6 * 1)
+
+    def box(x):
+        return x.flatten(1) @ w.T
+
+    x = torch.randn(2, 3, 5, 6, 1, requires_grad=True)
+    mask = torch.ones(2, 1, 5, 1, 1)
+    v = torch.randn(2, 4)
+    (est,) = torch.autograd.grad((query_logits(box, x, mask, samples=4000) * v).sum(), x)
+    (true,) = torch.autograd.grad((box(x) * v).sum(), x)
+    cos = F.cosine_similarity(est.flatten(1), true.flatten(1)).min()
+    assert cos > 0.8
+    assert torch.allclose(query_logits(box, x, mask), box(x))  # forward: the answers
+
+
+def test_black_box_base_is_only_run_forward(base, data):
+    x, y = data.tensors()
+    x, y = x[:4], y[:4]
+    d = BEAT(base, training={**FAST, "base_gradients": "queries", "query_samples": 4}).train()
+    grad_modes = []
+    hook = base.register_forward_pre_hook(lambda m, a: grad_modes.append(
+        torch.is_grad_enabled()))
+    try:
+        loss, _ = d.training_objective(len(data))(d, x, y)
+        loss.backward()
+    finally:
+        hook.remove()
+    assert grad_modes and not any(grad_modes)  # every call: no graph through the base
+    assert d.w2.grad is not None and d.w2.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match="features='logits'"):
+        BEAT(base, features="penultimate",
+             training={"base_gradients": "queries"}).training_objective(10)

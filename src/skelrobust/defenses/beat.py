@@ -136,7 +136,11 @@ class BEAT(DefendedClassifier):
         ``chain=True`` uses the live chain only (what training moves); the default
         uses the chain in training mode or before any draw is kept, the posterior else.
         """
-        phi, g = self.features_of(x)
+        return self.combine(*self.features_of(x), chain=chain)
+
+    def combine(self, phi: torch.Tensor, g: torch.Tensor,
+                chain: bool | None = None) -> torch.Tensor:
+        """``f_θ′_s(φ) + g`` for the chain or the posterior draws (see :meth:`sample_logits`)."""
         use_chain = chain if chain is not None else (self.training or int(self.kept) == 0)
         weights = (self.w1, self.b1, self.w2, self.b2) if use_chain else self.posterior()
         return _heads(phi, *weights) + g[None]

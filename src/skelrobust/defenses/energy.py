@@ -40,6 +40,7 @@ from torch import nn
 
 from skelrobust.attacks.base import motion_mask
 from skelrobust.attacks.losses import bone_length_loss, bone_lengths, dynamics_loss
+from skelrobust.defenses.query_gradient import query_logits
 from skelrobust.defenses.sghmc import SGHMC, AdaptiveSGHMC
 from skelrobust.errors import ConfigError
 
@@ -67,7 +68,8 @@ class BEATObjective:
     ``energy_weight``, ``adversary_weight``; SGLD on ``x``: ``sgld_steps``,
     ``sgld_step``, ``sgld_noise``, ``buffer_size``, ``reinit``; SGLD on ``x̃``:
     ``adversary_steps``, ``adversary_step``, ``adversary_noise``, ``distance_weight``
-    (λ); SGHMC: ``friction``, ``temperature``, ``prior_std``; the posterior draws:
+    (λ); SGHMC: ``friction``, ``temperature``, ``prior_std``; a black-box base:
+    ``base_gradients="queries"``, ``query_samples``, ``query_sigma_mm``; the posterior draws:
     ``burn_in`` epochs, then one every ``sample_every`` epochs.
     """
 
@@ -79,6 +81,8 @@ class BEATObjective:
                  distance_weight: float = 1e-5, friction: float = 0.05,
                  temperature: float = 1.0, prior_std: float = 0.1, burn_in: int = 5,
                  sample_every: int = 3, sampler: str = "adaptive-sghmc",
+                 base_gradients: str = "autograd", query_samples: int = 16,
+                 query_sigma_mm: float = 1.0,
                  sgld_gradient: str = "raw",
                  adversary_gradient: str = "normalized") -> None:
         nonneg = {"clean_weight": clean_weight, "energy_weight": energy_weight,
@@ -98,6 +102,17 @@ class BEATObjective:
             if value not in ("normalized", "raw"):
                 raise ConfigError(f"beat: {name} must be 'normalized' or 'raw', got {value!r}")
         self.gradients = {"x": sgld_gradient, "adversary": adversary_gradient}
+        if base_gradients not in ("autograd", "queries"):
+            raise ConfigError("beat: base_gradients must be 'autograd' or 'queries', got "
+                              f"{base_gradients!r}")
+        if base_gradients == "queries" and defended.args["features"] != "logits":
+            raise ConfigError("beat: base_gradients='queries' (a black-box base) needs "
+                              "features='logits': a black box exposes no inner features")
+        if query_samples < 1 or not query_sigma_mm > 0:
+            raise ConfigError("beat: query_samples must be >= 1 and query_sigma_mm > 0, got "
+                              f"{query_samples}, {query_sigma_mm}")
+        self.base_gradients = base_gradients
+        self.query = (int(query_samples), float(query_sigma_mm) / 1000.0)
         self.defended = defended
         self.num_data = int(num_data)
         self.weights = (float(clean_weight), float(energy_weight), float(adversary_weight))
@@ -135,8 +150,16 @@ class BEATObjective:
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The chain's unnormalised logits ``z(x)`` (the defended forward returns log-probabilities,
-        whose log-sum-exp is 0: no energy)."""
-        return self.defended.sample_logits(x, chain=True)[0]
+        whose log-sum-exp is 0: no energy).
+
+        With ``base_gradients="queries"`` the base is used as a black box: only its
+        answers are read, and input gradients through it are estimated from queries
+        (:func:`~skelrobust.defenses.query_gradient.query_logits`).
+        """
+        if self.base_gradients == "autograd":
+            return self.defended.sample_logits(x, chain=True)[0]
+        g = query_logits(self.defended.base, x, motion_mask(x), *self.query)
+        return self.defended.combine(g, g, chain=True)[0]
 
     # --------------------------------------------------------------- SGLD
     def _to_motion(self, u: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
