@@ -38,7 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, command, machine, update_section, write_json
+from common import RESULTS, store_cell, update_section
 from skelrobust.attacks.joint_limits import JointLimits
 from skelrobust.attacks.registry import create_attack
 from skelrobust.classifier import Classifier
@@ -325,10 +325,7 @@ def main() -> None:
                 clips = clips or clip_set(dataset, Path(args.data), clf)
                 cell = run_cell(run, clf, clips, args.queries, args.seed)
                 cell["index"] = clips["index"].tolist()
-                store["cells"][key] = cell
-                store["machine"] = machine()
-                store.setdefault("commands", []).append(command())
-                write_json(args.store, store)
+                store = store_cell(args.store, key, cell)
                 f = cell["final"]
                 print(f"{key}: success {fmt(f.get('success_pct'))} %, joint "
                       f"{fmt(f.get('joint_mm_mean'))} mm, bone {fmt(f.get('bone_pct_mean'), 2)}"

@@ -48,6 +48,28 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
     return path
 
 
+def store_cell(name: str, key: str, cell: dict[str, Any]) -> dict[str, Any]:
+    """Add ``cell`` under ``cells[key]`` of ``results/<name>.json`` and return the store.
+
+    Re-reads the file under an exclusive lock first, so several processes (one per
+    dataset, say) can fill one store without losing each other's cells.
+    """
+    import fcntl
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    with open(RESULTS / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        store = json.loads(path.read_text()) if path.exists() else {"cells": {}}
+        store.setdefault("cells", {})[key] = cell
+        store["machine"] = machine()
+        commands = store.setdefault("commands", [])
+        if command() not in commands:
+            commands.append(command())
+        write_json(name, store)
+    return store
+
+
 def update_section(section: str, markdown: str) -> None:
     """Replace the ``<!-- BEGIN section -->...<!-- END section -->`` block (append if absent)."""
     text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
