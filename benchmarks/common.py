@@ -48,11 +48,13 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
     return path
 
 
-def store_cell(name: str, key: str, cell: dict[str, Any]) -> dict[str, Any]:
-    """Add ``cell`` under ``cells[key]`` of ``results/<name>.json`` and return the store.
+def store_cell(name: str, key: str, cell: dict[str, Any], group: str = "cells",
+               top: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Add ``cell`` under ``store[group][key]`` of ``results/<name>.json``; return the store.
 
     Re-reads the file under an exclusive lock first, so several processes (one per
-    dataset, say) can fill one store without losing each other's cells.
+    dataset, say) can fill one store without losing each other's cells; ``top``:
+    top-level entries to set as well (a benchmark's grid settings).
     """
     import fcntl
 
@@ -60,8 +62,9 @@ def store_cell(name: str, key: str, cell: dict[str, Any]) -> dict[str, Any]:
     path = RESULTS / f"{name}.json"
     with open(RESULTS / f".{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        store = json.loads(path.read_text()) if path.exists() else {"cells": {}}
-        store.setdefault("cells", {})[key] = cell
+        store = json.loads(path.read_text()) if path.exists() else {}
+        store.setdefault(group, {})[key] = cell
+        store.update(top or {})
         store["machine"] = machine()
         commands = store.setdefault("commands", [])
         if command() not in commands:

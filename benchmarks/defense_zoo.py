@@ -40,7 +40,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from blackbox_zoo import DATASETS, clip_set, fmt, motion_stats
-from common import RESULTS, command, machine, update_section, write_json
+from common import RESULTS, store_cell, update_section
 from skelrobust.attacks import EOT, train_discriminator
 from skelrobust.attacks.registry import create_attack
 from skelrobust.classifier import Classifier
@@ -220,15 +220,15 @@ def defended_for(defense: str, ckpt: Path, ctx: dict[str, Any], store: dict[str,
 
 def save(store: dict[str, Any], kind: str, key: str, cell: dict[str, Any],
          opt: argparse.Namespace) -> None:
-    store[kind][key] = {**cell, "threads": torch.get_num_threads()}  # beside every time
+    cell = {**cell, "threads": torch.get_num_threads()}  # beside every time
     if kind in ("attack", "sanity"):
         print(f"{kind} {key}: " + (f"= {cell['same_as']}" if "same_as" in cell else (
             f"success {cell['successes']}/{cell['clean_correct']}, joint "
             f"{fmt(cell.get('joint_mm_mean'))} mm, {cell['seconds']:.1f} s")), flush=True)
-    store["machine"] = machine()
-    if command() not in store["commands"]:
-        store["commands"].append(command())
-    write_json(opt.store, store)
+    fresh = store_cell(opt.store, key, cell, kind, {"sanity_grid": store["sanity_grid"]})
+    for group in ("train", "attack", "sanity", "certify"):  # other processes' cells too
+        store[group].update(fresh.get(group, {}))
+    store.update(machine=fresh["machine"], commands=fresh["commands"])
 
 
 def run_pair(dataset: str, model: str, store: dict[str, Any], opt: argparse.Namespace) -> None:
@@ -468,8 +468,8 @@ def tables(store: dict[str, Any]) -> str:
         f"classifiers); `EOT`: SMART-AB against the expectation over {'/'.join(sorted(eot))} "
         "draws (the adaptive attack; `= SMART` on deterministic classifiers, where it is the "
         f"same attack); `CIASA-AB`: 20 mm L∞; `BASAR-AB`: labels only, "
-        f"{'/'.join(sorted(queries))} queries, pool = training split (on smoothing one noisy "
-        "draw per query); `transfer`: the undefended "
+        f"{'/'.join(sorted(queries))} queries, pool = training split (on smoothing the "
+        "smoothed majority vote, `vote_oracle`); `transfer`: the undefended "
         "model's SMART-AB motions replayed. Success is re-checked on the defended classifier "
         "(smoothing: majority vote). `SMART mm`: mean joint displacement of the successful "
         "clips, defended (undefended). Training: BEAT with its own defaults; the "
