@@ -93,9 +93,9 @@ SMOKE = {"clips": 3, "sanity_clips": 3, "train_clips": 32, "epochs": 1, "loss": 
 def predict(clf: Classifier, x: torch.Tensor, votes: int, seed: int) -> torch.Tensor:
     """Labels of ``clf``; a smoothed classifier answers the majority of ``votes`` seeded draws."""
     with torch.no_grad():
-        if hasattr(clf, "sample_counts"):
+        if hasattr(clf, "majority_vote"):
             gen = torch.Generator().manual_seed(seed)
-            return clf.sample_counts(x, votes, generator=gen).argmax(1)
+            return clf.majority_vote(x, votes, generator=gen)
         return clf.predict_logits(x).argmax(1)
 
 

@@ -216,12 +216,9 @@ def _header(classifier: Any, frames: int, bodies: int, opset: int) -> dict[str, 
 
 def _stack(classifier: Any) -> list[Any]:
     """``classifier``, then the base of each defense under it, down to the undefended one."""
-    from skelrobust.defenses.base import DefendedClassifier
+    from skelrobust.defenses.base import defense_stack
 
-    stack = [classifier]
-    while isinstance(stack[-1], DefendedClassifier):
-        stack.append(stack[-1].base)
-    return stack
+    return defense_stack(classifier)
 
 
 def _json(obj: Any) -> Any:

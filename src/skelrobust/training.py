@@ -417,11 +417,12 @@ def _fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | 
                 torch.nn.utils.clip_grad_norm_(classifier.parameters(), cfg.grad_clip)
             opt.step()
             step += 1
-            tot_loss += float(loss.detach()) * len(yb)
+            value = float(loss.detach())
+            tot_loss += value * len(yb)
             tot_correct += int((logits.argmax(1) == yb).sum())
             seen += len(yb)
             bar.set_postfix(loss=f"{tot_loss / seen:.3f}", acc=f"{100 * tot_correct / seen:.1f}")
-            if not math.isfinite(value := float(loss.detach())):
+            if not math.isfinite(value):
                 raise ConfigError(f"fit: the training loss became {value} at epoch {epoch} "
                                   "(lower the learning rate, or clip gradients)")
         if ddp is not None:  # train metrics over every rank's shard

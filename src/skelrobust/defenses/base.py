@@ -45,7 +45,8 @@ from torch import nn
 from skelrobust.classifier import FORMAT_VERSION, Classifier
 from skelrobust.errors import CheckpointError, ConfigError
 
-__all__ = ["DEFENSES", "DefendedClassifier", "create_defense", "describe_defense",
+__all__ = ["DEFENSES", "DefendedClassifier", "create_defense", "defense_stack",
+           "describe_defense",
            "get_defense", "list_defenses", "load_defended", "register_defense",
            "weights_fingerprint"]
 
@@ -173,19 +174,13 @@ class DefendedClassifier(Classifier):
     @property
     def root_base(self) -> Classifier:
         """The undefended classifier at the bottom of a stack of defenses."""
-        base = self.base
-        return base.root_base if isinstance(base, DefendedClassifier) else base
+        return defense_stack(self)[-1]
 
     def train(self, mode: bool = True) -> DefendedClassifier:
         super().train(mode)
         if self.freezes_base:
             self.base.eval()  # a frozen base keeps its BatchNorm statistics and no dropout
         return self
-
-    def defense_parameters(self) -> list[nn.Parameter]:
-        """The defense's own trainable parameters (never the frozen base's)."""
-        base_ids = {id(p) for p in self.base.parameters()} if self.freezes_base else set()
-        return [p for p in self.parameters() if id(p) not in base_ids]
 
     def forward(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Logits of the defended classifier for motion ``x`` (metres, ``(N, 3, T, V, M)``)."""
@@ -220,6 +215,14 @@ class DefendedClassifier(Classifier):
     def from_args(cls, base: Classifier, args: dict[str, Any]) -> DefendedClassifier:
         """The defense with fresh weights around ``base`` from its header's ``args``."""
         return cls(base, **args)
+
+
+def defense_stack(classifier: Classifier) -> list[Classifier]:
+    """``classifier``, then the base of each defense under it, down to the undefended one."""
+    stack = [classifier]
+    while isinstance(stack[-1], DefendedClassifier):
+        stack.append(stack[-1].base)
+    return stack
 
 
 def load_defended(header: dict[str, Any], tensors: dict[str, torch.Tensor],

@@ -42,22 +42,31 @@ from skelrobust.errors import ConfigError
 __all__ = ["SGHMC", "AdaptiveSGHMC"]
 
 
+def _checked_defaults(who: str, lr: float, num_data: int, friction: float,
+                      temperature: float, prior_std: float, **extra: int) -> dict[str, float]:
+    """A sampler's param-group defaults, each checked (a ConfigError naming the option)."""
+    checks = [(lr > 0, f"lr must be > 0, got {lr}"),
+              (num_data >= 1, f"num_data must be >= 1, got {num_data}"),
+              (0 < friction <= 1, f"friction must be in (0, 1], got {friction}"),
+              (temperature >= 0, f"temperature must be >= 0, got {temperature}"),
+              (prior_std > 0, f"prior_std must be > 0, got {prior_std}"),
+              *((v >= 0, f"{k} must be >= 0, got {v}") for k, v in extra.items())]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"{who}: {message}")
+    return {"lr": lr, "num_data": int(num_data), "friction": friction,
+            "temperature": temperature, "prior_std": prior_std,
+            **{k: int(v) for k, v in extra.items()}}
+
+
 class SGHMC(torch.optim.Optimizer):
     """SGHMC sampler over the parameters it is given (module doc for the update)."""
 
     def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, num_data: int,
                  friction: float = 0.05, temperature: float = 1.0,
                  prior_std: float = 1.0) -> None:
-        checks = [(lr > 0, f"lr must be > 0, got {lr}"),
-                  (num_data >= 1, f"num_data must be >= 1, got {num_data}"),
-                  (0 < friction <= 1, f"friction must be in (0, 1], got {friction}"),
-                  (temperature >= 0, f"temperature must be >= 0, got {temperature}"),
-                  (prior_std > 0, f"prior_std must be > 0, got {prior_std}")]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"sghmc: {message}")
-        super().__init__(params, {"lr": lr, "num_data": int(num_data), "friction": friction,
-                                  "temperature": temperature, "prior_std": prior_std})
+        super().__init__(params, _checked_defaults("sghmc", lr, num_data, friction,
+                                                   temperature, prior_std))
 
     @torch.no_grad()
     def step(self, closure: None = None) -> None:  # type: ignore[override]
@@ -89,18 +98,9 @@ class AdaptiveSGHMC(torch.optim.Optimizer):
     def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, num_data: int,
                  friction: float = 0.05, temperature: float = 1.0, prior_std: float = 1.0,
                  adapt_steps: int = 1000) -> None:
-        checks = [(lr > 0, f"lr must be > 0, got {lr}"),
-                  (num_data >= 1, f"num_data must be >= 1, got {num_data}"),
-                  (0 < friction <= 1, f"friction must be in (0, 1], got {friction}"),
-                  (temperature >= 0, f"temperature must be >= 0, got {temperature}"),
-                  (prior_std > 0, f"prior_std must be > 0, got {prior_std}"),
-                  (adapt_steps >= 0, f"adapt_steps must be >= 0, got {adapt_steps}")]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"adaptive sghmc: {message}")
-        super().__init__(params, {"lr": lr, "num_data": int(num_data), "friction": friction,
-                                  "temperature": temperature, "prior_std": prior_std,
-                                  "adapt_steps": int(adapt_steps)})
+        super().__init__(params, _checked_defaults("adaptive sghmc", lr, num_data, friction,
+                                                   temperature, prior_std,
+                                                   adapt_steps=adapt_steps))
 
     @torch.no_grad()
     def step(self, closure: None = None) -> None:  # type: ignore[override]

@@ -274,6 +274,11 @@ class RandomizedSmoothing(DefendedClassifier):
             counts += torch.bincount(rows * k + labels, minlength=clips * k)
         return counts.view(clips, k)
 
+    def majority_vote(self, x: Any, votes: int, batch_size: int | None = None,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """``(N,)`` the base's most frequent label over ``votes`` noisy draws (no abstention)."""
+        return self.sample_counts(x, votes, batch_size, generator).argmax(1)
+
     def vote_oracle(self, votes: int = 100, budget: int | None = None) -> Any:
         """A label oracle answering the smoothed classifier's majority vote over ``votes``
         draws (what a deployed smoothed model answers; no abstention), one query per motion.
@@ -284,7 +289,7 @@ class RandomizedSmoothing(DefendedClassifier):
         from skelrobust.attacks.oracle import QueryOracle
 
         votes = _check_positive_int("smoothing", "votes", votes)
-        return QueryOracle(lambda x: self.sample_counts(x, votes).argmax(1),
+        return QueryOracle(lambda x: self.majority_vote(x, votes),
                            num_classes=self.num_classes, skeleton=self.skeleton,
                            class_names=self.class_names, access="label", budget=budget,
                            answers="labels", stochastic=True,
@@ -328,7 +333,7 @@ class RandomizedSmoothing(DefendedClassifier):
                               f"draws, {n0})")
         alpha = _check_alpha(who, self.alpha if alpha is None else alpha)
         t0 = time.perf_counter()
-        guess = self.sample_counts(x, n0, batch_size, generator).argmax(1)
+        guess = self.majority_vote(x, n0, batch_size, generator)
         counts = self.sample_counts(x, n, batch_size, generator)
         n_a = counts.gather(1, guess[:, None])[:, 0].cpu()
         p_lower = clopper_pearson_lower(n_a, n, alpha)
