@@ -72,7 +72,7 @@ def adversary_scale(base: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> 
         obj = d.training_objective(len(x))
         torch.manual_seed(0)
         mask = motion_mask(x)
-        x_tilde = obj.sample_adversary(d.train(), x, y, mask)
+        x_tilde = obj.sample_adversary(x, y, mask)
         disp = (x_tilde - x).norm(dim=1).sum((1, 2, 3)) / (mask.sum((1, 2, 3, 4)) * x.shape[3])
         with torch.no_grad():
             acc = (base(x_tilde).argmax(1) == y).float().mean()

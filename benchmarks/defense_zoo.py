@@ -200,7 +200,7 @@ def defended_for(defense: str, ckpt: Path, ctx: dict[str, Any], store: dict[str,
         result = train_defense(clf, train, None, train_config(defense, base, opt.smoke),
                                out_dir=out, resume=not opt.force)
         info = clf.info["training"]
-        cell = {"epochs": info["epochs"], "seconds": sum(r["seconds"] for r in result.history),
+        cell = {"epochs": info["epochs"], "seconds": result.train_seconds,
                 "wall_seconds_this_run": time.perf_counter() - t0,
                 "resumed_from_epoch": result.resumed_from, "config": info["config"],
                 "defense_args": clf.args, "out_dir": str(out)}

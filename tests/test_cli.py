@@ -109,8 +109,8 @@ def test_train_from_yaml_config(capsys, tmp_path):
     assert json.loads(out)["history"][0]["epoch"] == 1
     for text, needle in (("train: {epochz: 1}\n", "epochz"),
                          ("train: {lr: .nan}\n", "lr: must be a finite number"),
-                         ("data: {frames: .inf}\n", "frames: expected an integer"),
-                         ("train: {epochs: 2.5}\n", "epochs: expected an integer"),
+                         ("data: {frames: .inf}\n", "frames: must be an integer"),
+                         ("train: {epochs: 2.5}\n", "epochs: must be an integer"),
                          ("train: {seed: -1}\n", "seed: must be in")):
         cfg.write_text(text)
         code, _, err = run(capsys, "train", "--config", str(cfg), "--out", str(tmp_path / "q"),

@@ -93,6 +93,10 @@ def test_resumed_run_ends_with_the_uninterrupted_weights(data, tmp_path):
     result = fit(resumed, data, None, CFG, out_dir=tmp_path / "cut", resume=True)
     assert result.resumed_from == 2
     assert [r["epoch"] for r in result.history] == [1, 2, 3]
+    # the training time covers the epochs of both runs, not only the one after the resume
+    assert result.train_seconds == pytest.approx(
+        sum(r["seconds"] for r in result.history), rel=0.05)
+    assert result.train_seconds > sum(r["seconds"] for r in result.history[2:])
     for key, value in full.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
 

@@ -161,7 +161,8 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int = 0
     best: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
+    seconds: float = 0.0  # this call's wall time (a resumed run: since it resumed)
+    train_seconds: float = 0.0  # the epochs' training time, all runs of a resumed fit together
     samples_per_second: float = 0.0
     world_size: int = 1
     resumed_from: int = 0  # the last finished epoch a resumed run started after (0: fresh)
@@ -475,6 +476,7 @@ def _fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | 
     classifier.info["metrics"] = result.best
     classifier.eval()
     result.seconds = time.perf_counter() - t_start
+    result.train_seconds = train_seconds
     result.samples_per_second = steps_per_epoch * batch * world * cfg.epochs / max(
         train_seconds, 1e-9)
     return result

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
 from skelrobust.errors import ConfigError
 
-__all__ = ["RULES", "arg_type", "boolean", "check", "check_section", "integer", "real"]
+__all__ = ["COUNT", "NON_NEGATIVE", "OPEN_UNIT", "POSITIVE", "POSITIVE_INT", "RULES", "UNIT",
+            "arg_type", "boolean", "check", "check_option", "check_section", "choice",
+           "integer", "optional", "real"]
 
 Rule = Callable[[Any], Any]
 
@@ -30,14 +33,14 @@ class _Invalid(ValueError):
 def integer(lo: int | None = None, hi: int | None = None) -> Rule:
     """Whole numbers in ``[lo, hi]`` (``True``/``False`` and ``2.5`` are refused)."""
     def rule(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise _Invalid(f"expected an integer, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real | str):
+            raise _Invalid(f"must be an integer, got {value!r}")
         try:
-            number = float(value) if not isinstance(value, int) else value
+            number = int(value) if isinstance(value, numbers.Integral) else float(value)
         except ValueError:
-            raise _Invalid(f"expected an integer, got {value!r}") from None
+            raise _Invalid(f"must be an integer, got {value!r}") from None
         if isinstance(number, float) and (not math.isfinite(number) or number != int(number)):
-            raise _Invalid(f"expected an integer, got {value!r}")
+            raise _Invalid(f"must be an integer, got {value!r}")
         number = int(number)
         if (lo is not None and number < lo) or (hi is not None and number > hi):
             raise _Invalid(f"must be {_range(lo, hi, False, False)}, got {number}")
@@ -50,11 +53,11 @@ def real(lo: float | None = None, hi: float | None = None, lo_open: bool = False
     """Finite numbers in the interval (bounds open or closed)."""
     def rule(value: Any) -> float:
         if isinstance(value, bool):
-            raise _Invalid(f"expected a number, got {value!r}")
+            raise _Invalid(f"must be a number, got {value!r}")
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise _Invalid(f"expected a number, got {value!r}") from None
+            raise _Invalid(f"must be a number, got {value!r}") from None
         if not math.isfinite(number):
             raise _Invalid(f"must be a finite number, got {value!r}")
         low_bad = lo is not None and (number <= lo if lo_open else number < lo)
@@ -71,7 +74,16 @@ def boolean() -> Rule:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
             return value.lower() in ("true", "yes", "1")
-        raise _Invalid(f"expected true or false, got {value!r}")
+        raise _Invalid(f"must be true or false, got {value!r}")
+    return rule
+
+
+def choice(*allowed: Any) -> Rule:
+    """One of ``allowed`` (compared with ``==``)."""
+    def rule(value: Any) -> Any:
+        if value not in allowed:
+            raise _Invalid(f"must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+        return value
     return rule
 
 
@@ -89,6 +101,14 @@ def _range(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> 
         return f"{'>' if lo_open else '>='} {lo:g}"
     return f"{'<' if hi_open else '<='} {hi:g}"
 
+
+#: Rules library objects share (with :func:`check_option`).
+COUNT = integer(0)
+POSITIVE_INT = integer(1)
+POSITIVE = real(0.0, lo_open=True)
+NON_NEGATIVE = real(0.0)
+UNIT = real(0.0, 1.0)
+OPEN_UNIT = real(0.0, 1.0, lo_open=True, hi_open=True)
 
 _SEED = integer(0, 2**32 - 1)
 _THREADS = integer(1, 1024)
@@ -137,6 +157,18 @@ def check(key: str, value: Any, where: str | None = None) -> Any:
         return rule(value)
     except _Invalid as err:
         raise ConfigError(f"{where or key}: {err}") from None
+
+
+def check_option(who: str, option: str, value: Any, rule: Rule) -> Any:
+    """``value`` converted by ``rule``, else ``ConfigError("{who}: {option} must be …")``.
+
+    The options of a library object (an attack's, a defense's) go through the same rules as
+    the CLI's and the YAML's, with the message naming the object and the option.
+    """
+    try:
+        return rule(value)
+    except _Invalid as err:
+        raise ConfigError(f"{who}: {option} {err}") from None
 
 
 def check_section(section: str, values: dict[str, Any], where: str) -> dict[str, Any]:

@@ -64,6 +64,15 @@ from skelrobust.attacks.white_box import project_exact, steepest
 from skelrobust.classifier import Classifier
 from skelrobust.defenses.base import DefendedClassifier, register_defense, trainable_copy
 from skelrobust.errors import ConfigError
+from skelrobust.validation import (
+    COUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT,
+    check_option,
+    choice,
+    optional,
+)
 
 __all__ = ["MART", "TRADES", "AdversarialLoss", "AdversariallyTrained", "MARTDefense",
            "SignAscent", "SmartAT", "SmartATDefense", "TRADESDefense", "eval_mode",
@@ -76,36 +85,6 @@ Objective = Callable[[torch.Tensor], torch.Tensor]
 
 
 # ---------------------------------------------------------------------- checks
-def check_option(who: str, option: str, value: Any, ok: bool, expected: str) -> None:
-    """Unless ``ok``: a :class:`ConfigError` ``"{who}: {option} must be {expected}, got …"``."""
-    if not ok:
-        raise ConfigError(f"{who}: {option} must be {expected}, got {value!r}")
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(
-        value)
-
-
-def check_count(who: str, option: str, value: Any) -> int:
-    """``value`` as an int ``>= 0`` (not a bool), else a :class:`ConfigError` naming ``option``."""
-    check_option(who, option, value, isinstance(value, int) and not isinstance(value, bool)
-                 and value >= 0, "an integer >= 0")
-    return int(value)
-
-
-def check_positive(who: str, option: str, value: Any) -> float:
-    """``value`` as a finite float ``> 0``, else a :class:`ConfigError` naming ``option``."""
-    check_option(who, option, value, _is_real(value) and value > 0, "a finite number > 0")
-    return float(value)
-
-
-def check_non_negative(who: str, option: str, value: Any) -> float:
-    """``value`` as a finite float ``>= 0``, else a :class:`ConfigError` naming ``option``."""
-    check_option(who, option, value, _is_real(value) and value >= 0, "a finite number >= 0")
-    return float(value)
-
-
 # ---------------------------------------------------------------------- the network
 def unwrap(net: nn.Module) -> nn.Module:
     """The module inside a :class:`~torch.nn.parallel.DistributedDataParallel` wrapper."""
@@ -204,13 +183,13 @@ class SignAscent:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "budget_mm", check_positive(self.who, "budget_mm", self.budget_mm))
-        set_(self, "steps", check_count(self.who, "steps", self.steps))
+        set_(self, "budget_mm", check_option(self.who, "budget_mm", self.budget_mm, POSITIVE))
+        set_(self, "steps", check_option(self.who, "steps", self.steps, COUNT))
         step = self.budget_mm / 4 if self.step_mm is None else self.step_mm
-        set_(self, "step_mm", check_positive(self.who, "step_mm", step))
-        check_option(self.who, "norm", self.norm, self.norm in NORMS, f"one of {NORMS}")
+        set_(self, "step_mm", check_option(self.who, "step_mm", step, POSITIVE))
+        check_option(self.who, "norm", self.norm, choice(*NORMS))
         init = self.budget_mm * INIT_FRACTION if self.init_std_mm is None else self.init_std_mm
-        set_(self, "init_std_mm", check_non_negative(self.who, "init_std_mm", init))
+        set_(self, "init_std_mm", check_option(self.who, "init_std_mm", init, NON_NEGATIVE))
 
     @property
     def args(self) -> dict[str, Any]:
@@ -294,15 +273,13 @@ class SmartAT(AdversarialLoss):
         from skelrobust.attacks.smart import PRESETS
 
         who = self.name
-        self.steps = check_count(who, "steps", steps)
-        self.step_mm = check_positive(who, "step_mm", step_mm)
-        self.budget_mm = None if budget_mm is None else check_positive(who, "budget_mm",
-                                                                        budget_mm)
-        check_option(who, "norm", norm, norm in NORMS, f"one of {NORMS}")
-        check_option(who, "preset", preset, preset in PRESETS, f"one of {tuple(PRESETS)}")
+        self.steps = check_option(who, "steps", steps, COUNT)
+        self.step_mm = check_option(who, "step_mm", step_mm, POSITIVE)
+        self.budget_mm = check_option(who, "budget_mm", budget_mm, optional(POSITIVE))
+        check_option(who, "norm", norm, choice(*NORMS))
+        check_option(who, "preset", preset, choice(*PRESETS))
         self.norm, self.preset = norm, preset
-        self.clean_weight = check_non_negative(who, "clean_weight", clean_weight)
-        check_option(who, "clean_weight", clean_weight, self.clean_weight <= 1, "in [0, 1]")
+        self.clean_weight = check_option(who, "clean_weight", clean_weight, UNIT)
 
     @property
     def args(self) -> dict[str, Any]:
@@ -333,7 +310,7 @@ class _KLBallLoss(AdversarialLoss):
     def __init__(self, beta: float = 6.0, steps: int = 10, step_mm: float | None = None,
                  budget_mm: float = 10.0, norm: str = "linf",
                  init_std_mm: float | None = None) -> None:
-        self.beta = check_non_negative(self.name, "beta", beta)
+        self.beta = check_option(self.name, "beta", beta, NON_NEGATIVE)
         self.ascent = SignAscent(budget_mm, steps, step_mm, norm, init_std_mm, who=self.name)
 
     @property

@@ -37,7 +37,7 @@ from torch import nn
 
 from skelrobust.classifier import Classifier
 from skelrobust.defenses.base import DefendedClassifier, register_defense
-from skelrobust.errors import ConfigError
+from skelrobust.validation import POSITIVE_INT, check_option, choice
 
 __all__ = ["BEAT", "PREDICTIONS"]
 
@@ -74,17 +74,11 @@ class BEAT(DefendedClassifier):
     def __init__(self, base: Classifier, samples: int = 5, hidden: int | None = None,
                  features: str = "logits", prediction: str = "bma",
                  training: dict[str, Any] | None = None) -> None:
-        if features not in FEATURES:
-            raise ConfigError(f"beat: features must be one of {FEATURES}, got {features!r}")
-        if prediction not in PREDICTIONS:
-            raise ConfigError(f"beat: prediction must be one of {PREDICTIONS}, got "
-                              f"{prediction!r}")
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise ConfigError(f"beat: samples must be a positive integer, got {samples!r}")
+        features = check_option("beat", "features", features, choice(*FEATURES))
+        prediction = check_option("beat", "prediction", prediction, choice(*PREDICTIONS))
+        samples = check_option("beat", "samples", samples, POSITIVE_INT)
         dim = base.num_classes if features == "logits" else int(base.num_features)
-        width = dim if hidden is None else int(hidden)
-        if width < 1:
-            raise ConfigError(f"beat: hidden must be >= 1, got {hidden}")
+        width = check_option("beat", "hidden", dim if hidden is None else hidden, POSITIVE_INT)
         super().__init__(base, {"samples": samples, "hidden": width, "features": features,
                                 "prediction": prediction, "training": dict(training or {})})
         k = base.num_classes

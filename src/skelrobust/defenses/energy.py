@@ -43,6 +43,16 @@ from skelrobust.attacks.losses import bone_length_loss, bone_lengths, dynamics_l
 from skelrobust.defenses.query_gradient import query_logits
 from skelrobust.defenses.sghmc import SGHMC, AdaptiveSGHMC
 from skelrobust.errors import ConfigError
+from skelrobust.validation import (
+    COUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    UNIT,
+    Rule,
+    check_option,
+    choice,
+)
 
 if TYPE_CHECKING:
     from skelrobust.defenses.beat import BEAT
@@ -85,47 +95,39 @@ class BEATObjective:
                  query_sigma_mm: float = 1.0,
                  sgld_gradient: str = "raw",
                  adversary_gradient: str = "normalized") -> None:
-        nonneg = {"clean_weight": clean_weight, "energy_weight": energy_weight,
-                  "adversary_weight": adversary_weight, "sgld_step": sgld_step,
-                  "sgld_noise": sgld_noise, "adversary_step": adversary_step,
-                  "adversary_noise": adversary_noise, "distance_weight": distance_weight,
-                  "burn_in": burn_in, "sgld_steps": sgld_steps,
-                  "adversary_steps": adversary_steps}
-        for name, value in nonneg.items():
-            if not value >= 0:
-                raise ConfigError(f"beat: {name} must be >= 0, got {value}")
-        if buffer_size < 1 or sample_every < 1 or not 0 <= reinit <= 1:
-            raise ConfigError("beat: buffer_size and sample_every must be >= 1 and reinit in "
-                              f"[0, 1], got {buffer_size}, {sample_every}, {reinit}")
-        for name, value in (("sgld_gradient", sgld_gradient),
-                            ("adversary_gradient", adversary_gradient)):
-            if value not in ("normalized", "raw"):
-                raise ConfigError(f"beat: {name} must be 'normalized' or 'raw', got {value!r}")
-        self.gradients = {"x": sgld_gradient, "adversary": adversary_gradient}
-        if base_gradients not in ("autograd", "queries"):
-            raise ConfigError("beat: base_gradients must be 'autograd' or 'queries', got "
-                              f"{base_gradients!r}")
+        def check(option: str, value: Any, rule: Rule) -> Any:
+            return check_option("beat", option, value, rule)
+
+        weights = tuple(check(k, v, NON_NEGATIVE) for k, v in (
+            ("clean_weight", clean_weight), ("energy_weight", energy_weight),
+            ("adversary_weight", adversary_weight)))
+        gradient = choice("normalized", "raw")
+        self.gradients = {"x": check("sgld_gradient", sgld_gradient, gradient),
+                          "adversary": check("adversary_gradient", adversary_gradient, gradient)}
+        check("base_gradients", base_gradients, choice("autograd", "queries"))
         if base_gradients == "queries" and defended.args["features"] != "logits":
             raise ConfigError("beat: base_gradients='queries' (a black-box base) needs "
                               "features='logits': a black box exposes no inner features")
-        if query_samples < 1 or not query_sigma_mm > 0:
-            raise ConfigError("beat: query_samples must be >= 1 and query_sigma_mm > 0, got "
-                              f"{query_samples}, {query_sigma_mm}")
+        self.query = (check("query_samples", query_samples, POSITIVE_INT),
+                      check("query_sigma_mm", query_sigma_mm, POSITIVE) / 1000.0)
         self.base_gradients = base_gradients
-        self.query = (int(query_samples), float(query_sigma_mm) / 1000.0)
         self.defended = defended
         self.num_data = int(num_data)
-        self.weights = (float(clean_weight), float(energy_weight), float(adversary_weight))
-        self.sgld = (int(sgld_steps), float(sgld_step), float(sgld_noise))
-        self.adversary = (int(adversary_steps), float(adversary_step), float(adversary_noise))
-        self.distance_weight = float(distance_weight)
-        self.buffer_size, self.reinit = int(buffer_size), float(reinit)
-        if sampler not in SAMPLERS:
-            raise ConfigError(f"beat: sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
-        self.sampler = sampler
+        self.weights = weights
+        self.sgld = (check("sgld_steps", sgld_steps, COUNT),
+                     check("sgld_step", sgld_step, NON_NEGATIVE),
+                     check("sgld_noise", sgld_noise, NON_NEGATIVE))
+        self.adversary = (check("adversary_steps", adversary_steps, COUNT),
+                          check("adversary_step", adversary_step, NON_NEGATIVE),
+                          check("adversary_noise", adversary_noise, NON_NEGATIVE))
+        self.distance_weight = check("distance_weight", distance_weight, NON_NEGATIVE)
+        self.buffer_size = check("buffer_size", buffer_size, POSITIVE_INT)
+        self.reinit = check("reinit", reinit, UNIT)
+        self.sampler = check("sampler", sampler, choice(*sorted(SAMPLERS)))
         self.sampler_options = {"friction": friction, "temperature": temperature,
                                 "prior_std": prior_std}
-        self.burn_in, self.sample_every = int(burn_in), int(sample_every)
+        self.burn_in = check("burn_in", burn_in, COUNT)
+        self.sample_every = check("sample_every", sample_every, POSITIVE_INT)
         self.buffer: torch.Tensor | None = None
         self.last_terms: dict[str, float] = {}  # the last batch's loss terms, for logs
 
@@ -137,11 +139,11 @@ class BEATObjective:
         logits = self.logits(x)
         terms = {"clean": F.cross_entropy(logits, y)}
         if energy_w:
-            x_model = self.sample_x(net, mask)
+            x_model = self.sample_x(mask)
             terms["energy"] = -(torch.logsumexp(logits, 1).mean()
                                 - torch.logsumexp(self.logits(x_model), 1).mean())
         if adversary_w:
-            x_tilde = self.sample_adversary(net, x, y, mask)
+            x_tilde = self.sample_adversary(x, y, mask)
             terms["adversary"] = F.cross_entropy(self.logits(x_tilde), y)
         self.last_terms = {k: float(v.detach()) for k, v in terms.items()}
         weight = {"clean": clean_w, "energy": energy_w, "adversary": adversary_w}
@@ -186,7 +188,7 @@ class BEATObjective:
             u = (u + step * grad + noise * torch.randn_like(u)).detach()
         return u
 
-    def sample_x(self, net: nn.Module, mask: torch.Tensor) -> torch.Tensor:
+    def sample_x(self, mask: torch.Tensor) -> torch.Tensor:
         """Model samples ``x ~ p(x)`` by SGLD on ``LSE z(x)`` from the replay buffer."""
         steps, step, noise = self.sgld
         shape = (mask.shape[0], 3, mask.shape[2], self.defended.skeleton.num_joints,
@@ -202,8 +204,8 @@ class BEATObjective:
         self.buffer[idx] = u
         return self._to_motion(u, mask).detach()
 
-    def sample_adversary(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                         mask: torch.Tensor) -> torch.Tensor:
+    def sample_adversary(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
+                         ) -> torch.Tensor:
         """Adversaries ``x̃ ~ p(x̃ | x, y)``: SGLD from ``x`` on ``CE(z(x̃), y) − λ d(x, x̃)``."""
         steps, step, noise = self.adversary
         d = self.defended

@@ -50,16 +50,13 @@ from skelrobust.defenses.adversarial_training import (
     AdversarialLoss,
     AdversariallyTrained,
     SignAscent,
-    check_count,
-    check_non_negative,
-    check_option,
-    check_positive,
     clean_logits,
     unwrap,
     weighted_ce,
 )
 from skelrobust.defenses.base import register_defense
 from skelrobust.errors import ConfigError
+from skelrobust.validation import COUNT, NON_NEGATIVE, POSITIVE, check_option
 
 __all__ = ["MMAT", "MMATDefense"]
 
@@ -83,14 +80,16 @@ class MMAT(AdversarialLoss):
                  accel_weight: float = 10.0, limit_margin_deg: float = 2.0) -> None:
         who = self.name
         self.ascent = SignAscent(budget_mm, steps, step_mm, norm, init_std_mm, who=who)
-        self.weights = tuple(check_non_negative(who, k, v) for k, v in (
+        self.weights = tuple(check_option(who, k, v, NON_NEGATIVE) for k, v in (
             ("clean_weight", clean_weight), ("off_weight", off_weight), ("on_weight", on_weight)))
-        check_option(who, "clean_weight, off_weight and on_weight", self.weights,
-                     sum(self.weights) > 0, "not all 0")
-        self.projection_steps = check_count(who, "projection_steps", projection_steps)
-        self.projection_lr = check_positive(who, "projection_lr", projection_lr)
-        self.accel_weight = check_non_negative(who, "accel_weight", accel_weight)
-        self.limit_margin_deg = check_non_negative(who, "limit_margin_deg", limit_margin_deg)
+        if sum(self.weights) == 0:
+            raise ConfigError(f"{who}: clean_weight, off_weight and on_weight must not all "
+                              "be 0")
+        self.projection_steps = check_option(who, "projection_steps", projection_steps, COUNT)
+        self.projection_lr = check_option(who, "projection_lr", projection_lr, POSITIVE)
+        self.accel_weight = check_option(who, "accel_weight", accel_weight, NON_NEGATIVE)
+        self.limit_margin_deg = check_option(who, "limit_margin_deg", limit_margin_deg,
+                                             NON_NEGATIVE)
 
     @property
     def args(self) -> dict[str, Any]:

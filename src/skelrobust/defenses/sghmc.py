@@ -34,29 +34,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 
-from skelrobust.errors import ConfigError
+from skelrobust.validation import COUNT, NON_NEGATIVE, POSITIVE, POSITIVE_INT, check_option, real
 
 __all__ = ["SGHMC", "AdaptiveSGHMC"]
 
 
 def _checked_defaults(who: str, lr: float, num_data: int, friction: float,
-                      temperature: float, prior_std: float, **extra: int) -> dict[str, float]:
+                      temperature: float, prior_std: float, **extra: int) -> dict[str, Any]:
     """A sampler's param-group defaults, each checked (a ConfigError naming the option)."""
-    checks = [(lr > 0, f"lr must be > 0, got {lr}"),
-              (num_data >= 1, f"num_data must be >= 1, got {num_data}"),
-              (0 < friction <= 1, f"friction must be in (0, 1], got {friction}"),
-              (temperature >= 0, f"temperature must be >= 0, got {temperature}"),
-              (prior_std > 0, f"prior_std must be > 0, got {prior_std}"),
-              *((v >= 0, f"{k} must be >= 0, got {v}") for k, v in extra.items())]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(f"{who}: {message}")
-    return {"lr": lr, "num_data": int(num_data), "friction": friction,
-            "temperature": temperature, "prior_std": prior_std,
-            **{k: int(v) for k, v in extra.items()}}
+    return {"lr": check_option(who, "lr", lr, POSITIVE),
+            "num_data": check_option(who, "num_data", num_data, POSITIVE_INT),
+            "friction": check_option(who, "friction", friction, real(0.0, 1.0, lo_open=True)),
+            "temperature": check_option(who, "temperature", temperature, NON_NEGATIVE),
+            "prior_std": check_option(who, "prior_std", prior_std, POSITIVE),
+            **{k: check_option(who, k, v, COUNT) for k, v in extra.items()}}
 
 
 class SGHMC(torch.optim.Optimizer):

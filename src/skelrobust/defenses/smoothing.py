@@ -50,6 +50,7 @@ from skelrobust.data.dataset import check_motion
 from skelrobust.defenses.base import DefendedClassifier, register_defense
 from skelrobust.errors import ConfigError
 from skelrobust.progress import progress_bar
+from skelrobust.validation import OPEN_UNIT, POSITIVE, POSITIVE_INT, check_option
 
 __all__ = ["ABSTAIN", "CertifyResult", "GaussianNoiseLoss", "RandomizedSmoothing",
            "binomial_pvalue", "certified_accuracy", "certified_radius",
@@ -172,28 +173,17 @@ def gaussian_noise(x: torch.Tensor, sigma_mm: float,
     return eps * (float(sigma_mm) / 1000.0) * mask
 
 
-def _check_positive_int(who: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ConfigError(f"{who}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_sigma(who: str, sigma_mm: Any) -> float:
-    if isinstance(sigma_mm, bool) or not isinstance(sigma_mm, int | float | np.number):
-        raise ConfigError(f"{who}: sigma_mm must be a number > 0 (mm), got {sigma_mm!r}")
-    if not math.isfinite(float(sigma_mm)) or float(sigma_mm) <= 0:
-        raise ConfigError(f"{who}: sigma_mm must be > 0 (mm), got {sigma_mm!r}")
-    return float(sigma_mm)
-
-
-def _check_alpha(who: str, alpha: Any) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float | np.number) or not (
-            0.0 < float(alpha) < 1.0):
-        raise ConfigError(f"{who}: alpha must be in (0, 1), got {alpha!r}")
-    return float(alpha)
-
-
 # ---------------------------------------------------------------------- the defense
+
+def _certify_options(who: str, n0: Any, n: Any, alpha: Any) -> tuple[int, int, float]:
+    """CERTIFY's draw counts and level, checked: ``n0, n >= 1``, ``n >= n0``, ``0 < α < 1``."""
+    n0 = check_option(who, "n0", n0, POSITIVE_INT)
+    n = check_option(who, "n", n, POSITIVE_INT)
+    if n < n0:
+        raise ConfigError(f"{who}: n (estimation draws, {n}) must be >= n0 (selection "
+                          f"draws, {n0})")
+    return n0, n, check_option(who, "alpha", alpha, OPEN_UNIT)
+
 @register_defense("smoothing", "randomized-smoothing")
 class RandomizedSmoothing(DefendedClassifier):
     """Randomized smoothing (Cohen et al., ICML 2019): certified ℓ2 robustness under Gaussian noise.
@@ -216,15 +206,10 @@ class RandomizedSmoothing(DefendedClassifier):
                  n: int = 10000, alpha: float = 0.001, batch_size: int = 1000,
                  eot_samples: int = 8) -> None:
         who = "smoothing"
-        sigma_mm = _check_sigma(who, sigma_mm)
-        n0 = _check_positive_int(who, "n0", n0)
-        n = _check_positive_int(who, "n", n)
-        if n < n0:
-            raise ConfigError(f"{who}: n (estimation draws, {n}) must be >= n0 (selection "
-                              f"draws, {n0})")
-        alpha = _check_alpha(who, alpha)
-        batch_size = _check_positive_int(who, "batch_size", batch_size)
-        eot_samples = _check_positive_int(who, "eot_samples", eot_samples)
+        sigma_mm = check_option(who, "sigma_mm", sigma_mm, POSITIVE)
+        n0, n, alpha = _certify_options(who, n0, n, alpha)
+        batch_size = check_option(who, "batch_size", batch_size, POSITIVE_INT)
+        eot_samples = check_option(who, "eot_samples", eot_samples, POSITIVE_INT)
         super().__init__(base, {"sigma_mm": sigma_mm, "n0": n0, "n": n, "alpha": alpha,
                                 "batch_size": batch_size, "eot_samples": eot_samples})
         self.sigma_mm, self.n0, self.n, self.alpha = sigma_mm, n0, n, alpha
@@ -258,8 +243,9 @@ class RandomizedSmoothing(DefendedClassifier):
         seeded generator and the same ``batch_size`` repeat the counts exactly.
         """
         x = self._motion(x)
-        num = _check_positive_int("smoothing", "the number of draws", num)
-        size = _check_positive_int("smoothing", "batch_size", batch_size or self.batch_size)
+        num = check_option("smoothing", "the number of draws", num, POSITIVE_INT)
+        size = check_option("smoothing", "batch_size", batch_size or self.batch_size,
+                            POSITIVE_INT)
         clips, k = len(x), self.num_classes
         mask = motion_mask(x) * (self.sigma_mm / 1000.0)
         counts = torch.zeros(clips * k, dtype=torch.long, device=x.device)
@@ -288,7 +274,7 @@ class RandomizedSmoothing(DefendedClassifier):
         """
         from skelrobust.attacks.oracle import QueryOracle
 
-        votes = _check_positive_int("smoothing", "votes", votes)
+        votes = check_option("smoothing", "votes", votes, POSITIVE_INT)
         return QueryOracle(lambda x: self.majority_vote(x, votes),
                            num_classes=self.num_classes, skeleton=self.skeleton,
                            class_names=self.class_names, access="label", budget=budget,
@@ -305,8 +291,9 @@ class RandomizedSmoothing(DefendedClassifier):
         binomial test of ``n_A`` out of ``n_A + n_B`` against ½ has p-value ≤ ``alpha``,
         else abstain. It answers a wrong label with probability at most ``alpha``.
         """
-        n = _check_positive_int("smoothing", "n", self.n if n is None else n)
-        alpha = _check_alpha("smoothing", self.alpha if alpha is None else alpha)
+        n = check_option("smoothing", "n", self.n if n is None else n, POSITIVE_INT)
+        alpha = check_option("smoothing", "alpha", self.alpha if alpha is None else alpha,
+                             OPEN_UNIT)
         counts = self.sample_counts(x, n, batch_size, generator)
         top = counts.topk(min(2, counts.shape[1]), dim=1)
         n_a, c_a = top.values[:, 0], top.indices[:, 0]
@@ -326,12 +313,9 @@ class RandomizedSmoothing(DefendedClassifier):
         constant on the ℓ2 ball of that radius (mm) around the clip.
         """
         who = "smoothing"
-        n0 = _check_positive_int(who, "n0", self.n0 if n0 is None else n0)
-        n = _check_positive_int(who, "n", self.n if n is None else n)
-        if n < n0:
-            raise ConfigError(f"{who}: n (estimation draws, {n}) must be >= n0 (selection "
-                              f"draws, {n0})")
-        alpha = _check_alpha(who, self.alpha if alpha is None else alpha)
+        n0, n, alpha = _certify_options(who, self.n0 if n0 is None else n0,
+                                        self.n if n is None else n,
+                                        self.alpha if alpha is None else alpha)
         t0 = time.perf_counter()
         guess = self.majority_vote(x, n0, batch_size, generator)
         counts = self.sample_counts(x, n, batch_size, generator)
@@ -362,7 +346,7 @@ class GaussianNoiseLoss:
     """
 
     def __init__(self, sigma_mm: float = 10.0) -> None:
-        self.sigma_mm = _check_sigma("gaussian noise loss", sigma_mm)
+        self.sigma_mm = check_option("gaussian noise loss", "sigma_mm", sigma_mm, POSITIVE)
 
     def __call__(self, net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                  ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -53,6 +53,7 @@ def train_defense(defended: DefendedClassifier, train: SkeletonDataset,
                  optimizer=getattr(objective, "optimizer", None), resume=resume)
     defended.info["training"] = {
         "seconds": time.perf_counter() - t0, "loop_seconds": result.seconds,
+        "train_seconds": result.train_seconds,
         "resumed_from_epoch": result.resumed_from, "epochs": cfg.epochs,
         "config": asdict(cfg), "data": {"name": train.name, "clips": len(train),
                                         "fingerprint": train.fingerprint()},
