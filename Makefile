@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench bench-zoo clean
+.PHONY: setup demo test browser lint bench bench-zoo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,27 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/skelrobust demo --overwrite
 
-test: $(STAMP)
+# The HTML report's browser test (tests/test_report_browser.py) drives Debian's chromium with
+# Playwright (the `browser` extra, part of `dev`); no browser is downloaded. `make test`
+# installs both when missing and requires them (SKELROBUST_REQUIRE_BROWSER=1: no skip).
+CHROMIUM ?= /usr/bin/chromium
+
+browser: $(STAMP)
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "make: $(CHROMIUM) is missing: run 'apt-get install -y chromium' as root" >&2; \
+	    exit 1; \
+	  fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  test -x "$(CHROMIUM)" || { echo "make: no chromium at $(CHROMIUM) after apt-get" >&2; \
+	                             exit 1; }; \
+	fi
+	@$(PY) -c "import playwright.sync_api" 2>/dev/null || \
+	  $(PY) -m pip install -q -c constraints.txt -e ".[browser]"
+
+test: export SKELROBUST_REQUIRE_BROWSER = 1
+test: export SKELROBUST_CHROMIUM = $(CHROMIUM)
+test: $(STAMP) browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)

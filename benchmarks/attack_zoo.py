@@ -45,6 +45,7 @@ from skelrobust.attacks import (
     train_discriminator,
 )
 from skelrobust.attacks.registry import create_attack
+from skelrobust.attacks.running import save_clips
 from skelrobust.classifier import Classifier
 from skelrobust.cli import main as cli_main
 from skelrobust.config import load_prepared
@@ -229,9 +230,8 @@ def main() -> None:
                     disc = fit_discriminator(dataset, clf, data_root, args.seed)
                 res, summary = run_cell(run, model, clf, x, y, lengths, disc, args.seed)
                 adv_path(dataset, model, run).parent.mkdir(parents=True, exist_ok=True)
-                res.save_npz(str(adv_path(dataset, model, run)), x_clean=x, lengths=lengths,
-                             index=index, class_names=np.asarray(clf.class_names),
-                             layout=np.asarray(clf.skeleton.name))
+                save_clips(adv_path(dataset, model, run), res, x, lengths, index,
+                           clf.class_names, clf.skeleton.name)
                 store["cells"][key] = {**summary, "dataset": dataset, "index": index.tolist(),
                                        "command": command()}
                 store["machine"] = machine()

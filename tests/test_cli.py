@@ -261,12 +261,44 @@ def test_render_checks_its_input(capsys, tmp_path, mlp_ckpt):
     one_line_error(code, err, "cut.npz")
 
 
-def test_demo_says_where_its_outputs_are(capsys, tmp_path):
+def test_demo_trains_attacks_defends_and_reports(capsys, tmp_path, monkeypatch):
+    """The demo's whole path (sweep, runner, report, table, next steps) on a shrunken sweep:
+    the real one takes minutes (benchmarks/demo_time.py measures it)."""
+    import skelrobust.demo as demo
+
+    real = demo.demo_sweep
+
+    def tiny(*args, **kwargs):
+        sweep = real(*args, **kwargs)
+        sweep.update(models=["mlp"], clips=6, train={**sweep["train"], "epochs": 2},
+                     data={"synthetic": {"frames": 20, "options": {"num_clips": 96}}},
+                     attack_options={"smart": {"steps": 30},
+                                     "ciasa": {"steps": 10, "discriminator": {"steps": 5}},
+                                     "basar": {"max_queries": 60}},
+                     defense_options={"beat": {"samples": 1, "training": {
+                         "burn_in": 0, "sample_every": 1, "sgld_steps": 1,
+                         "adversary_steps": 1}}})
+        return sweep
+
+    monkeypatch.setattr(demo, "demo_sweep", tiny)
     out = tmp_path / "demo"
-    code, text, err = run(capsys, "demo", "--epochs", "1", "--train-clips", "60", "--out",
-                          str(out))
+    code, text, err = run(capsys, "demo", "--out", str(out), "--clips", "6", "-q")
     assert code == 0, err
-    assert f"outputs in {out}/" in text and f"skelrobust attack {out}" in text
-    assert f"skelrobust render {out}-smart" in text
-    code, _, err = run(capsys, "demo", "--epochs", "1", "--out", str(out), "-q")
-    one_line_error(code, err, "--overwrite")
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("defense"))
+    assert header.split()[:5] == ["defense", "clean", "top-1", "%", "clips"]
+    assert [line.split()[0] for line in lines[lines.index(header) + 2:][:2]] == ["none", "beat"]
+    cells = list((out / "cells").glob("*.json"))
+    assert len(cells) == 8  # (clean, smart, ciasa, basar) x (none, beat)
+    assert (out / "report.html").is_file() and f"report: {out / 'report.html'}" in text
+    assert f"skelrobust bench {out / 'demo-sweep.yaml'} --out {out}" in text
+    # a rerun resumes (nothing recomputed); another folder's content is refused
+    before = {p: p.stat().st_mtime_ns for p in cells}
+    code, _, err = run(capsys, "demo", "--out", str(out), "--clips", "6", "-q")
+    assert code == 0, err
+    assert {p: p.stat().st_mtime_ns for p in cells} == before
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    code, _, err = run(capsys, "demo", "--out", str(other), "-q")
+    one_line_error(code, err, "holds other files")

@@ -32,17 +32,19 @@ A loss with an ``end_epoch(classifier, epoch)`` method has it called after each
 epoch's last step, before the evaluation (BEAT keeps its posterior samples so).
 
 **Resuming.** With ``out_dir`` (one process), every finished epoch also writes ``resume.pt``
-(optimiser state, the data-order and augmentation generators, torch's RNG, the
-step, the best epoch, the history and the loss's ``state_dict()`` when it has one,
+(the weights, optimiser state, the data-order and augmentation generators, torch's RNG,
+the step, the best epoch, the history and the loss's ``state_dict()`` when it has one,
 e.g. BEAT's replay buffer; tensors and plain values only, read back with
-``weights_only=True``). ``fit(..., resume=True)`` reloads ``last.safetensors`` and
-that state and continues with the next epoch: an interrupted run loses only the
-epoch it was in, and a run resumed after any epoch ends with the same weights as an
-uninterrupted one (single process; under DDP ``resume`` is refused).
+``weights_only=True``; one file replaced atomically, so a kill leaves one epoch's state
+whole). ``fit(..., resume=True)`` reloads that state and continues with the next
+epoch: an interrupted run loses only the epoch it was in, and a run resumed after any
+epoch ends with the same weights as an uninterrupted one (single process; under DDP
+``resume`` is refused).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -66,6 +68,7 @@ from skelrobust.classifier import Classifier
 from skelrobust.data.dataset import SkeletonDataset
 from skelrobust.data.transforms import random_rotate_scale
 from skelrobust.errors import ConfigError
+from skelrobust.fileio import atomic_write, write_json
 from skelrobust.progress import progress_bar
 from skelrobust.validation import check
 
@@ -458,11 +461,11 @@ def _fit(classifier: Classifier, train: SkeletonDataset, val: SkeletonDataset | 
         if out is not None:
             classifier.info["metrics"] = record
             classifier.save(out / "last.safetensors")
-            _write_json(out / "history.json", {"config": asdict(cfg), "history": result.history,
+            write_json(out / "history.json", {"config": asdict(cfg), "history": result.history,
                                                "best_epoch": result.best_epoch,
                                                **({"world_size": world} if ddp else {})})
         if out is not None and ddp is None:  # resuming is single-process only
-            _save_resume(out, opt, gen, rng, objective, {
+            _save_resume(out, classifier.state_dict(), opt, gen, rng, objective, {
                 "epoch": epoch, "step": step, "best_score": best_score,
                 "best_epoch": result.best_epoch, "best": result.best,
                 "history": result.history, "train_seconds": train_seconds})
@@ -491,18 +494,22 @@ def epoch_line(record: dict[str, Any], epochs: int) -> str:
     return f"epoch {record['epoch']}/{epochs}: " + ", ".join(parts)
 
 
-def _save_resume(out: Path, opt: torch.optim.Optimizer, gen: torch.Generator,
-                 rng: np.random.Generator, objective: LossFn, values: dict[str, Any]) -> None:
-    """The state :func:`fit` needs to continue after this epoch (module docstring)."""
+def _save_resume(out: Path, model_state: dict[str, torch.Tensor], opt: torch.optim.Optimizer,
+                 gen: torch.Generator, rng: np.random.Generator, objective: LossFn,
+                 values: dict[str, Any]) -> None:
+    """The state :func:`fit` needs to continue after this epoch (module docstring), the
+    weights included: one file, written atomically, so a kill at any moment leaves either
+    this epoch's state or the previous one's, never a mix."""
     loss_state = objective.state_dict() if hasattr(objective, "state_dict") else {}
-    state = {**values, "optimizer": opt.state_dict(), "generator": gen.get_state(),
+    state = {**values, "model": model_state, "optimizer": opt.state_dict(),
+             "generator": gen.get_state(),
              "torch_rng": torch.get_rng_state(),
              "numpy_rng": json.dumps(rng.bit_generator.state), "loss": loss_state,
              "history": json.dumps(values["history"], default=str),
              "best": json.dumps(values["best"], default=str)}
-    tmp = out / (RESUME_NAME + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, out / RESUME_NAME)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write(out / RESUME_NAME, buffer.getvalue(), durable=False)
 
 
 def _load_resume(out: Path, classifier: Classifier, opt: torch.optim.Optimizer,
@@ -511,7 +518,8 @@ def _load_resume(out: Path, classifier: Classifier, opt: torch.optim.Optimizer,
     path = out / RESUME_NAME
     try:
         state = torch.load(path, weights_only=True)
-        classifier.load_state_dict(load_file(str(out / "last.safetensors")))
+        classifier.load_state_dict(state["model"] if "model" in state  # older files: beside
+                                   else load_file(str(out / "last.safetensors")))
         opt.load_state_dict(state["optimizer"])
     except (OSError, RuntimeError, KeyError, ValueError) as err:
         raise ConfigError(f"{path}: cannot resume from it ({err}); delete it to start "
@@ -528,7 +536,3 @@ def _load_resume(out: Path, classifier: Classifier, opt: torch.optim.Optimizer,
     return state
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)

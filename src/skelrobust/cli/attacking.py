@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-
-import numpy as np
 
 from skelrobust.cli.commands import (
     _checkpoint_record,
@@ -30,23 +27,10 @@ ATTACK_OUTPUTS = ("summary.json", "adversarial.npz")
 
 
 def attack_settings(atk: Any) -> dict[str, Any]:
-    """Every constructor argument of ``atk`` (its own and the shared options) with the value it
-    actually uses; values that are not plain data are left out (the pool: its size)."""
-    from skelrobust.attacks.registry import attack_arguments
+    """Every argument ``atk`` runs with (:func:`skelrobust.attacks.running.attack_settings`)."""
+    from skelrobust.attacks.running import attack_settings as settings
 
-    out: dict[str, Any] = {"name": getattr(atk, "name", type(atk).__name__),
-                           "class": type(atk).__name__}
-    for name, param in attack_arguments(type(atk)).items():
-        if name == "pool":
-            pool = getattr(atk, "pool", None)
-            out["pool_size"] = None if pool is None else len(pool[0])
-            continue
-        value = getattr(atk, name, getattr(atk, f"with_{name}", param.default))
-        if value is param.empty:
-            continue
-        if isinstance(value, int | float | str | bool | list | tuple | dict) or value is None:
-            out[name] = value
-    return out
+    return settings(atk)
 
 
 def _is_onnx(path: str) -> bool:
@@ -180,6 +164,7 @@ def cmd_attack(args: argparse.Namespace) -> None:
         create_attack,
         describe_attack,
     )
+    from skelrobust.attacks.running import save_clips
     from skelrobust.attacks.sampling import choose_clips, correct_mask
     from skelrobust.metrics import perceptual_rows
     from skelrobust.progress import progress_enabled
@@ -240,10 +225,8 @@ def cmd_attack(args: argparse.Namespace) -> None:
              args.goal, f", {atk.max_queries} queries each" if black_box and hasattr(
                  atk, "max_queries") else "")
     res = atk.attack(x[order], y[order], target=target, lengths=lengths)
-    tmp = out / "adversarial.tmp.npz"
-    res.save_npz(str(tmp), x_clean=x[order], lengths=lengths, index=order,
-                 class_names=np.asarray(victim.class_names), layout=np.asarray(victim.layout))
-    os.replace(tmp, out / "adversarial.npz")
+    save_clips(out / "adversarial.npz", res, x[order], lengths, order, victim.class_names,
+               victim.layout)
     queries = res.queries.float()
     summary = {"checkpoint": victim.record, "victim_kind": victim.kind,
                "data": _data_record(data, args.root), "attack": args.attack,

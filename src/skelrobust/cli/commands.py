@@ -175,32 +175,18 @@ def cmd_train(args: argparse.Namespace) -> None:
     In a distributed job every rank loads the data and trains its shard; only
     rank 0 logs, writes ``--out`` and prints the result.
     """
-    from skelrobust.classifier import Classifier
-    from skelrobust.config import data_record, load_experiment_data
-    from skelrobust.training import evaluate, fit, is_main_process, seed_everything
+    from skelrobust.experiment import train_experiment
+    from skelrobust.training import is_main_process
 
     main_process = is_main_process()
     if not main_process:
         log.setLevel(logging.WARNING)
     exp = _experiment(args)
     out = prepare_out(args.out, args.overwrite, TRAIN_OUTPUTS) if main_process else Path(args.out)
-    data = load_experiment_data(exp.data, exp.train.keep, exp.train.seed)
-    log.info("%s, protocol %s: train %s, %d clips; test %s, %d clips", exp.data.name,
-             data.protocol.name, data.protocol.train, len(data.train), data.protocol.test,
-             len(data.test))
-    log.info("%s", data.validation)
-    exp.train.keep = data.keep
-    seed_everything(exp.train.seed)  # the initial weights too are reproducible under the seed
-    clf = Classifier.create(exp.model.name, data.train, size=exp.model.size,
-                            preprocess=exp.data.preprocess_args(), **exp.model.kwargs)
-    clf.info["data"] = data_record(exp.data, data)
-    clf.info["experiment"] = exp.as_dict()
-    result = fit(clf, data.train, data.val, exp.train, out_dir=out)
-    if not main_process:
+    trained = train_experiment(exp, out_dir=out)
+    if trained.test is None:  # not the main process of a distributed job
         return
-    test = evaluate(clf, data.test).as_dict()
-    clf.info["test"] = {"split": data.protocol.test, "top1": test["top1"], "top5": test["top5"]}
-    path = clf.save(out / "classifier.safetensors")
+    data, result, test, path = trained.data, trained.result, trained.test, trained.path
     val_top1 = result.best.get("val_top1")
     payload = {"out": str(out), "checkpoint": str(path), "dataset": exp.data.name,
                "protocol": data.protocol.describe(), "validation": data.validation,
@@ -318,24 +304,36 @@ def cmd_render(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    """Train, attack, defend, attack again, report (:mod:`skelrobust.demo`)."""
+    import shutil
+
     from skelrobust.demo import run_demo
 
-    out = prepare_out(args.out, args.overwrite, TRAIN_OUTPUTS)
-    summary = run_demo(out=out, epochs=args.epochs, progress=not args.quiet,
-                       train_clips=args.train_clips)
-    tr, te, m = summary["training"], summary["test"], summary["model"]
-    rows = [{"model": f"{m['name']}-{m['size']}", "params": m["parameters"],
-             "epochs": tr["epochs"], "train s": tr["seconds"],
-             "samples/s": tr["samples_per_second"], "val top-1 %": tr["val_top1"],
-             "test top-1 %": te["top1"], "test top-5 %": te["top5"]}]
-    ckpt = summary["checkpoint"]
-    summary["next"] = [f"skelrobust eval {out}",
-                       f"skelrobust attack {out} --attack smart --n 16 --out {out}-smart",
-                       f"skelrobust render {out}-smart --index 0 --out {out}-smart/clip0.gif"]
-    text = (f"skelrobust demo: synthetic ({summary['dataset']['classes']} classes, "
-            f"{summary['dataset']['train']} train / {summary['dataset']['test']} test clips)\n\n"
-            + _table(rows) + "\n" + _accuracy_table("held-out test", te)
-            + f"\noutputs in {out}/: {Path(ckpt).name} (the classifier), history.json "
-            "(per-epoch metrics), last.safetensors\nnext:\n"
-            + "\n".join(f"  {c}" for c in summary["next"]))
-    emit(args, summary, text)
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        if not (out / "sweep.json").is_file():
+            raise ConfigError(f"--out {out} holds other files; choose an empty or new folder")
+        if args.overwrite:
+            shutil.rmtree(out)
+    if args.train_clips is not None and args.data != "synthetic":
+        raise ConfigError("--train-clips sets the size of the synthetic dataset; "
+                          f"{args.data} has its own splits")
+    res = run_demo(out=out, dataset=args.data, root=args.root, epochs=args.epochs,
+                   clips=args.clips, queries=args.queries, train_clips=args.train_clips,
+                   progress=not args.quiet)
+    text = (f"skelrobust demo on {args.data}: small ST-GCN, undefended and with BEAT "
+            f"({res.seconds:.0f} s)\n\n" + _table(res.rows)
+            + "\n%: attack success over the clips the classifier gets right; mm: mean joint "
+            "displacement of the successful clips\n")
+    if res.failed:
+        text += "\nfailed cells: " + "; ".join(
+            f"{r['cell']['defense']}/{r['cell']['attack']}: {r['error']['message']}"
+            for r in res.failed) + "\n"
+    if res.html is not None:
+        text += f"\nreport: {res.html} (offline; open it in a browser)\n"
+    text += f"results: {out}/cells/*.json, clips: {out}/artifacts/\nnext:\n" + "\n".join(
+        f"  {c}" for c in res.next)
+    emit(args, {"out": out, "rows": res.rows, "html": res.html, "seconds": res.seconds,
+                "failed": res.failed, "next": res.next}, text)
+    if res.failed:
+        raise SystemExit(2)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import platform
 import shutil
@@ -15,25 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from skelrobust.errors import ConfigError
+from skelrobust.fileio import json_safe as clean
+from skelrobust.fileio import write_json
 
 __all__ = ["clean", "emit", "file_fingerprint", "prepare_out", "provenance", "write_json"]
-
-
-def clean(obj: Any) -> Any:
-    """JSON-safe copy: NaN/inf become null, numpy scalars and tuples become JSON values."""
-    if isinstance(obj, dict):
-        return {str(k): clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [clean(v) for v in obj]
-    if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, str | int | float | bool) or obj is None:
-        return obj
-    if isinstance(obj, Path):
-        return str(obj)
-    return repr(obj)
 
 
 def emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
@@ -42,13 +26,6 @@ def emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
         sys.stdout.write(json.dumps(clean(payload), indent=2) + "\n")
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Atomic JSON write (temp file + rename): a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(clean(obj), indent=2))
-    os.replace(tmp, path)
 
 
 def prepare_out(path: str | os.PathLike[str], overwrite: bool, produces: tuple[str, ...],

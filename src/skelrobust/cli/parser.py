@@ -7,8 +7,10 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from skelrobust.cli import attacking as a
+from skelrobust.cli import benching as b
 from skelrobust.cli import commands as c
 from skelrobust.cli import defending as d
+from skelrobust.cli import reporting as r
 from skelrobust.validation import arg_type
 
 __all__ = ["UsageError", "build_parser"]
@@ -177,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     _out(p, "output folder")
     p.set_defaults(func=a.cmd_attack)
     d.add_parsers(sub, common)  # defend, certify
+    b.add_parsers(sub, common)  # bench
+    r.add_parsers(sub, common)  # report
 
     p = sub.add_parser("export", parents=[common], help="write a classifier as an ONNX file "
                        "(normalisation included), checked against the classifier")
@@ -205,12 +209,21 @@ def build_parser() -> argparse.ArgumentParser:
     _out(p, "output .gif or .mp4")
     p.set_defaults(func=c.cmd_render)
 
-    p = sub.add_parser("demo", parents=[common], help="train and evaluate end to end")
-    _out(p, "output folder", "runs/demo")
+    p = sub.add_parser("demo", parents=[common], help="train, attack (SMART, CIASA, BASAR), "
+                       "defend (BEAT), attack again, report: end to end")
+    _out(p, "output folder (a rerun resumes it)", "runs/demo")
+    p.add_argument("--data", default="synthetic", help="dataset (default synthetic; a real "
+                   "one needs --root or $SKELROBUST_DATA)")
+    p.add_argument("--root", help="the dataset's folder")
     p.add_argument("--epochs", type=arg_type("train.epochs"), help="training epochs "
-                   "(default tuned)")
-    p.add_argument("--train-clips", type=arg_type("data.clips"), default=2000,
-                   help="synthetic training clips (default 2000)")
+                   "(default tuned: 6)")
+    p.add_argument("--clips", type=arg_type("attack.clips"), default=16,
+                   help="test clips attacked (default 16)")
+    p.add_argument("--queries", type=arg_type("attack.queries"), default=1000,
+                   help="BASAR's queries per clip (default 1000)")
+    p.add_argument("--train-clips", type=arg_type("data.clips"),
+                   help="synthetic only: clips per split (default 2000 train, 400 val, 600 "
+                   "test)")
     p.set_defaults(func=c.cmd_demo)
     return parser
 
