@@ -20,17 +20,14 @@ DOC = ROOT / "docs" / "BENCHMARKS.md"
 
 
 def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version(),
+    """What the numbers were measured on (the runner's description of the host, plus the
+    torch threads and the date)."""
+    from skelrobust.bench.runner import machine as host
+
+    info = host()
+    return {"cpu": info["cpu"], "cores": info["cores"],
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
 
 
