@@ -217,13 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", help="the dataset's folder")
     p.add_argument("--epochs", type=arg_type("train.epochs"), help="training epochs "
                    "(default tuned: 6)")
-    p.add_argument("--clips", type=arg_type("attack.clips"), default=16,
-                   help="test clips attacked (default 16)")
-    p.add_argument("--queries", type=arg_type("attack.queries"), default=1000,
-                   help="BASAR's queries per clip (default 1000)")
+    p.add_argument("--clips", type=arg_type("attack.clips"), default=12,
+                   help="test clips attacked (default 12)")
+    p.add_argument("--queries", type=arg_type("attack.queries"), default=500,
+                   help="BASAR's queries per clip (default 500)")
     p.add_argument("--train-clips", type=arg_type("data.clips"),
-                   help="synthetic only: clips per split (default 2000 train, 400 val, 600 "
-                   "test)")
+                   help="synthetic only: clips per split (default 600)")
     p.set_defaults(func=c.cmd_demo)
     return parser
 
