@@ -42,6 +42,7 @@ from common import RESULTS, store_cell, update_section
 from skelrobust.attacks.joint_limits import JointLimits
 from skelrobust.attacks.oracle import QueryOracle
 from skelrobust.attacks.registry import create_attack
+from skelrobust.attacks.running import QUERY_BATCH  # the largest batch of one victim call
 from skelrobust.classifier import Classifier
 from skelrobust.config import load_prepared
 from skelrobust.metrics import goal_reached, perceptual_report
@@ -51,11 +52,6 @@ from zoo_accuracy import models_dir
 DATASETS = ("nw-ucla", "hdm05")
 MODELS = ["stgcn", "ctrgcn", "sgn", "msg3d"]
 BUDGETS = (500, 1000, 2000, 5000, 10000)
-# Largest batch one victim call runs (the oracle splits bigger queries). HopSkipJump sends
-# thousands of probes at once; on the CPU a forward pass over them is 2-3x slower per sample
-# than at 16-64 (measured: MS-G3D NW-UCLA 8.0 / 9.9 / 23.1 ms per sample at 16 / 64 / 1024,
-# 1 thread). Cells run before this existed (no "query_batch") sent each query whole.
-QUERY_BATCH = 64
 SETS = {"nw-ucla": ("sets_extra", "nw-ucla (joint-norm rows, retrained checkpoints)"),
         "hdm05": ("sets", "hdm05")}
 RUNS: dict[str, tuple[str, dict[str, Any]]] = {

@@ -25,9 +25,9 @@ from skelrobust.attacks.losses import (
     smart_perceptual_loss,
     temporal_smoothness_loss,
 )
+from skelrobust.attacks.running import attack_settings
 from skelrobust.attacks.smart import DEFAULT_PRESET, PRESETS, joint_position_weights, spine_joints
 from skelrobust.attacks.white_box import per_sample_norm, project_exact
-from skelrobust.cli.attacking import attack_settings
 from skelrobust.errors import ConfigError
 from skelrobust.skeleton import get_skeleton
 

@@ -26,13 +26,6 @@ log = logging.getLogger("skelrobust")
 ATTACK_OUTPUTS = ("summary.json", "adversarial.npz")
 
 
-def attack_settings(atk: Any) -> dict[str, Any]:
-    """Every argument ``atk`` runs with (:func:`skelrobust.attacks.running.attack_settings`)."""
-    from skelrobust.attacks.running import attack_settings as settings
-
-    return settings(atk)
-
-
 def _is_onnx(path: str) -> bool:
     return Path(path).suffix.lower() == ".onnx"
 
@@ -164,7 +157,7 @@ def cmd_attack(args: argparse.Namespace) -> None:
         create_attack,
         describe_attack,
     )
-    from skelrobust.attacks.running import save_clips
+    from skelrobust.attacks.running import attack_settings, save_clips
     from skelrobust.attacks.sampling import choose_clips, correct_mask
     from skelrobust.metrics import perceptual_rows
     from skelrobust.progress import progress_enabled
